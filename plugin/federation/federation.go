@@ -1,0 +1,2 @@
+// Package federation answers the DNS names of federated Kubernetes Services.
+package federation
