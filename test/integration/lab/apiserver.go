@@ -1,0 +1,78 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+)
+
+// apiserverReadyTimeout bounds one kube-apiserver start. A cold start takes
+// about 15s alone; several starting at once on two cores take longer.
+const apiserverReadyTimeout = 3 * time.Minute
+
+// apiserverArgs returns the flags of a member's kube-apiserver. They are
+// fixed at setup, so a stopped server restarts on the same port and data.
+func apiserverArgs(c *Cluster, etcdURL string, index int) []string {
+	return []string{
+		"--etcd-servers", etcdURL,
+		"--etcd-prefix", fmt.Sprintf("/fedlab/%d-%s", index, c.Name),
+		"--bind-address", loopback,
+		"--secure-port", fmt.Sprint(c.apiPort),
+		"--cert-dir", c.certDir(),
+		"--tls-cert-file", filepath.Join(c.certDir(), "apiserver.crt"),
+		"--tls-private-key-file", filepath.Join(c.certDir(), "apiserver.key"),
+		"--service-account-key-file", c.saKeyPath(),
+		"--service-account-signing-key-file", c.saKeyPath(),
+		"--service-account-issuer", "https://kubernetes.default.svc",
+		"--token-auth-file", filepath.Join(c.dir, "tokens.csv"),
+		"--authorization-mode", "RBAC",
+		"--service-cluster-ip-range", "10.0.0.0/24",
+		"--disable-admission-plugins", "ServiceAccount",
+		// The lease reconciler would publish 127.0.0.1 as the kubernetes
+		// Service's endpoint, which the API rejects; nothing here needs it.
+		"--endpoint-reconciler-type", "none",
+		"--profiling=false",
+	}
+}
+
+// prepareAPIServer writes what a member's kube-apiserver reads at start:
+// serving certificate, ServiceAccount key and the static token file that
+// holds the lab's admin token.
+func prepareAPIServer(c *Cluster, ca *authority, adminToken string) error {
+	if err := os.MkdirAll(c.certDir(), 0o755); err != nil {
+		return err
+	}
+	if err := ca.writeServing(filepath.Join(c.certDir(), "apiserver.crt"), filepath.Join(c.certDir(), "apiserver.key"), c.Name); err != nil {
+		return err
+	}
+	if err := writeServiceAccountKey(c.saKeyPath()); err != nil {
+		return err
+	}
+	tokens := fmt.Sprintf("%s,%s,%s,\"system:masters\"\n", adminToken, adminUser, adminUser)
+	return os.WriteFile(filepath.Join(c.dir, "tokens.csv"), []byte(tokens), 0o600)
+}
+
+// waitReady polls the member's /readyz with the admin client until it
+// answers ok, which includes RBAC's bootstrap roles being in place.
+func waitReady(ctx context.Context, c *Cluster, client kubernetes.Interface) error {
+	ctx, cancel := context.WithTimeout(ctx, apiserverReadyTimeout)
+	defer cancel()
+	err := poll(ctx, c.apiserver, func() error {
+		body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		if err != nil {
+			return err
+		}
+		if string(body) != "ok" {
+			return fmt.Errorf("readyz: %s", body)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("kube-apiserver of %s not ready: %w", c.Name, err)
+	}
+	return nil
+}

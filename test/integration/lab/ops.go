@@ -1,0 +1,120 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+)
+
+// SetReady marks every federated Service's endpoints in the named member
+// ready or not ready.
+func (l *Lab) SetReady(ctx context.Context, cluster string, ready bool) error {
+	c, err := l.Cluster(cluster)
+	if err != nil {
+		return err
+	}
+	return c.SetReady(ctx, l.cfg.Namespace, ready)
+}
+
+// StopBackend closes the named member's backend: its load-balancer address
+// refuses connections.
+func (l *Lab) StopBackend(cluster string) error {
+	c, err := l.Cluster(cluster)
+	if err != nil {
+		return err
+	}
+	c.backend.stop()
+	l.logf("%s: backend %s stopped", c.Name, c.Addr)
+	return nil
+}
+
+// StartBackend starts the named member's backend again on its address.
+func (l *Lab) StartBackend(cluster string) error {
+	c, err := l.Cluster(cluster)
+	if err != nil {
+		return err
+	}
+	if err := c.backend.start(); err != nil {
+		return err
+	}
+	l.logf("%s: backend %s started", c.Name, c.Addr)
+	return nil
+}
+
+// BackendRunning reports whether the named member's backend is up.
+func (l *Lab) BackendRunning(cluster string) (bool, error) {
+	c, err := l.Cluster(cluster)
+	if err != nil {
+		return false, err
+	}
+	return c.backend.running(), nil
+}
+
+// StopAPIServer stops the named member's kube-apiserver; its data stays in
+// etcd and its port stays reserved for StartAPIServer.
+func (l *Lab) StopAPIServer(cluster string) error {
+	c, err := l.Cluster(cluster)
+	if err != nil {
+		return err
+	}
+	c.apiserver.stop()
+	l.logf("%s: kube-apiserver stopped", c.Name)
+	return nil
+}
+
+// StartAPIServer starts the named member's kube-apiserver again, with the
+// same port, certificates and data, and waits until it is ready.
+func (l *Lab) StartAPIServer(ctx context.Context, cluster string) error {
+	c, err := l.Cluster(cluster)
+	if err != nil {
+		return err
+	}
+	if c.apiserver.pid() != 0 {
+		return nil
+	}
+	if err := c.apiserver.start(); err != nil {
+		return err
+	}
+	if err := waitReady(ctx, c, c.Client); err != nil {
+		return err
+	}
+	l.logf("%s: kube-apiserver ready again (pid %d)", c.Name, c.apiserver.pid())
+	return nil
+}
+
+// APIServerRunning reports whether the named member's kube-apiserver runs.
+func (l *Lab) APIServerRunning(cluster string) (bool, error) {
+	c, err := l.Cluster(cluster)
+	if err != nil {
+		return false, err
+	}
+	return c.apiserver.pid() != 0, nil
+}
+
+// AddService creates the federated Service name in every member whose
+// kube-apiserver is running.
+func (l *Lab) AddService(ctx context.Context, name string) error {
+	return l.eachRunning(func(c *Cluster) error {
+		return c.AddService(ctx, l.cfg.Namespace, name, l.cfg.Federation)
+	})
+}
+
+// RemoveService deletes the federated Service name from every member whose
+// kube-apiserver is running.
+func (l *Lab) RemoveService(ctx context.Context, name string) error {
+	return l.eachRunning(func(c *Cluster) error {
+		return c.RemoveService(ctx, l.cfg.Namespace, name)
+	})
+}
+
+func (l *Lab) eachRunning(fn func(*Cluster) error) error {
+	return l.eachCluster(func(c *Cluster) error {
+		if c.apiserver.pid() == 0 {
+			l.logf("%s: kube-apiserver is stopped, skipped", c.Name)
+			return nil
+		}
+		if err := fn(c); err != nil {
+			return fmt.Errorf("%s: %w", c.Name, err)
+		}
+		return nil
+	})
+}

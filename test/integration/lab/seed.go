@@ -1,0 +1,57 @@
+package lab
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// The seed's federation: four GCE clusters, one region and zone each,
+// federating nginx in mynamespace as myfederation under example.com.
+const (
+	SeedDomain     = "example.com"
+	SeedFederation = "myfederation"
+	SeedNamespace  = "mynamespace"
+	SeedService    = "nginx"
+)
+
+// SeedClusters are the seed's four member clusters.
+var SeedClusters = []ClusterSpec{
+	{Name: "gce-asia-east1", Region: "asia-east1", Zones: []string{"asia-east1-b"}},
+	{Name: "gce-europe-west1", Region: "europe-west1", Zones: []string{"europe-west1-b"}},
+	{Name: "gce-us-east1", Region: "us-east1", Zones: []string{"us-east1-b"}},
+	{Name: "gce-us-central1", Region: "us-central1", Zones: []string{"us-central1-b"}},
+}
+
+// SeedConfig returns the seed lab's configuration for the repository at
+// root: binaries from root/bin, RBAC from root/deploy/member/rbac.yaml.
+func SeedConfig(root string) Config {
+	return Config{
+		BinDir:       filepath.Join(root, "bin"),
+		RBACManifest: filepath.Join(root, "deploy", "member", "rbac.yaml"),
+		Domain:       SeedDomain,
+		Federation:   SeedFederation,
+		Namespace:    SeedNamespace,
+		Services:     []string{SeedService},
+		Clusters:     append([]ClusterSpec(nil), SeedClusters...),
+	}
+}
+
+// RepoRoot walks up from the working directory to the directory holding
+// go.mod, so tests and the CLI find bin/ and deploy/ wherever they run.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
