@@ -1,0 +1,57 @@
+package federation
+
+import (
+	"net/netip"
+
+	"github.com/miekg/dns"
+)
+
+// soaConfig holds the SOA fields set in the Corefile (or their defaults).
+type soaConfig struct {
+	mname, rname                   string
+	refresh, retry, expire, minttl uint32
+}
+
+// nameServer is one NS record of the apex with its glue addresses.
+type nameServer struct {
+	name  string
+	addrs []netip.Addr
+}
+
+func (b *builder) soaRecord(serial uint32) dns.RR {
+	return &dns.SOA{
+		Hdr:     b.hdr(b.zone, dns.TypeSOA),
+		Ns:      b.soa.mname,
+		Mbox:    b.soa.rname,
+		Serial:  serial,
+		Refresh: b.soa.refresh,
+		Retry:   b.soa.retry,
+		Expire:  b.soa.expire,
+		Minttl:  b.soa.minttl,
+	}
+}
+
+// nsRecords returns the apex NS records.
+func (b *builder) nsRecords() []dns.RR {
+	var rrs []dns.RR
+	for i := range b.ns {
+		rrs = append(rrs, &dns.NS{Hdr: b.hdr(b.zone, dns.TypeNS), Ns: b.ns[i].name})
+	}
+	return rrs
+}
+
+// glue answers the addresses of an in-zone name server.
+func (b *builder) glue(ns nameServer) *nodeAnswers {
+	return b.addressNode(ns.name, ns.addrs)
+}
+
+// glueExtra returns the glue records for the additional section of an NS answer.
+func (b *builder) glueExtra() []dns.RR {
+	var extra []dns.RR
+	for i := range b.ns {
+		n := b.glue(b.ns[i])
+		extra = append(extra, n.a.rr...)
+		extra = append(extra, n.aaaa.rr...)
+	}
+	return extra
+}

@@ -1,0 +1,80 @@
+package federation
+
+import (
+	"context"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/metrics"
+	"github.com/coredns/coredns/request"
+
+	"github.com/miekg/dns"
+)
+
+// ServeDNS implements plugin.Handler. It only reads the current snapshot: no
+// locks, no listing, and no records built per query.
+func (f *Federation) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	state := request.Request{W: w, Req: r}
+	qname := state.Name()
+	if !dns.IsSubDomain(f.Zone, qname) {
+		return plugin.NextOrFailure(f.Name(), f.Next, ctx, w, r)
+	}
+	server := metrics.WithServer(ctx)
+
+	if state.QClass() != dns.ClassINET {
+		answers.WithLabelValues(server, string(kindRefused)).Inc()
+		return dns.RcodeRefused, nil
+	}
+	snap := f.snapshot.Load()
+	if snap == nil {
+		answers.WithLabelValues(server, string(kindSERVFAIL)).Inc()
+		return dns.RcodeServerFailure, nil
+	}
+
+	m := new(dns.Msg)
+	m.SetReply(r)
+	m.Authoritative = true
+
+	rel := qname[:len(qname)-len(f.Zone)]
+	n := snap.lookup(rel, "")
+	kind := kindNXDOMAIN
+	switch {
+	case n == nil:
+		m.Rcode = dns.RcodeNameError
+		m.Ns = snap.soa
+	case rel == "":
+		kind = kindNODATA
+		switch state.QType() {
+		case dns.TypeSOA:
+			m.Answer = snap.soa
+			kind = kindA
+		case dns.TypeNS:
+			m.Answer = snap.ns
+			m.Extra = snap.glue
+			kind = kindA
+		default:
+			m.Ns = snap.soa
+		}
+	default:
+		kind = n.kind
+		set := n.pick(state.QType())
+		if len(set.rr) > 0 {
+			// Plugins before us may reorder the answer in place (loadbalance), so
+			// hand out a copy of the slice; the records themselves are shared and
+			// never modified.
+			m.Answer = append(make([]dns.RR, 0, len(set.rr)), set.rr...)
+		}
+		if set.nodata {
+			m.Ns = snap.soa
+			if kind == kindA {
+				kind = kindNODATA
+			}
+		}
+	}
+	// Shared slices are handed out with len == cap so that a later append copies.
+	m.Ns = m.Ns[:len(m.Ns):len(m.Ns)]
+	m.Extra = m.Extra[:len(m.Extra):len(m.Extra)]
+
+	answers.WithLabelValues(server, string(kind)).Inc()
+	w.WriteMsg(m)
+	return dns.RcodeSuccess, nil
+}

@@ -1,0 +1,177 @@
+package federation
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/coredns/coredns/plugin/kubernetes/object"
+	core "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// AnnotationPrefix marks the Service annotations that are kept in the slim copy
+// (for example the shardhealth probe overrides); all others are dropped.
+const AnnotationPrefix = "coredns-fed.io/"
+
+// Topology labels on Nodes (well-known labels, kubernetes.io/docs/reference/labels-annotations-taints).
+const (
+	regionLabel = "topology.kubernetes.io/region"
+	zoneLabel   = "topology.kubernetes.io/zone"
+)
+
+// service is the slim copy of a federated core/v1 Service: only what DNS needs.
+type service struct {
+	Name         string
+	Namespace    string
+	Version      string
+	LoadBalancer bool
+	Ingress      []netip.Addr
+	Annotations  map[string]string
+
+	*object.Empty
+}
+
+// toService is the informer transform for Services.
+func toService(obj any) (any, error) {
+	s, ok := obj.(*core.Service)
+	if !ok {
+		return obj, nil // cache.DeletedFinalStateUnknown and already-slim objects pass through.
+	}
+	out := &service{
+		Name:         s.Name,
+		Namespace:    s.Namespace,
+		Version:      s.ResourceVersion,
+		LoadBalancer: s.Spec.Type == core.ServiceTypeLoadBalancer,
+		Empty:        &object.Empty{},
+	}
+	for _, in := range s.Status.LoadBalancer.Ingress {
+		// Hostname-only ingress (some cloud load balancers) has no address to answer.
+		if a, err := netip.ParseAddr(in.IP); err == nil {
+			out.Ingress = append(out.Ingress, a.Unmap())
+		}
+	}
+	for k, v := range s.Annotations {
+		if strings.HasPrefix(k, AnnotationPrefix) {
+			if out.Annotations == nil {
+				out.Annotations = map[string]string{}
+			}
+			out.Annotations[k] = v
+		}
+	}
+	return out, nil
+}
+
+// serviceModified reports whether an update changes anything DNS (or a probe) sees.
+func serviceModified(a, b *service) bool {
+	if a.LoadBalancer != b.LoadBalancer || !slices.Equal(a.Ingress, b.Ingress) || len(a.Annotations) != len(b.Annotations) {
+		return true
+	}
+	for k, v := range a.Annotations {
+		if b.Annotations[k] != v {
+			return true
+		}
+	}
+	return false
+}
+
+// endpointSlice is the slim copy of a discovery/v1 EndpointSlice.
+type endpointSlice struct {
+	Name      string
+	Namespace string
+	Version   string
+	Service   string // value of the kubernetes.io/service-name label
+	Ready     bool   // some endpoint's ready condition is true or unset
+
+	*object.Empty
+}
+
+func toEndpointSlice(obj any) (any, error) {
+	s, ok := obj.(*discovery.EndpointSlice)
+	if !ok {
+		return obj, nil
+	}
+	out := &endpointSlice{
+		Name:      s.Name,
+		Namespace: s.Namespace,
+		Version:   s.ResourceVersion,
+		Service:   s.Labels[discovery.LabelServiceName],
+		Empty:     &object.Empty{},
+	}
+	for _, e := range s.Endpoints {
+		// An unset ready condition means ready (discovery/v1 API documentation).
+		if e.Conditions.Ready == nil || *e.Conditions.Ready {
+			out.Ready = true
+			break
+		}
+	}
+	return out, nil
+}
+
+// node is the slim copy of a core/v1 Node: its topology labels.
+type node struct {
+	Name    string
+	Version string
+	Region  string
+	Zone    string
+
+	*object.Empty
+}
+
+func toNode(obj any) (any, error) {
+	n, ok := obj.(*core.Node)
+	if !ok {
+		return obj, nil
+	}
+	return &node{
+		Name:    n.Name,
+		Version: n.ResourceVersion,
+		Region:  n.Labels[regionLabel],
+		Zone:    n.Labels[zoneLabel],
+		Empty:   &object.Empty{},
+	}, nil
+}
+
+// The informer store needs metav1.Object and runtime.Object; object.Empty provides
+// the no-op rest.
+
+func (s *service) GetName() string            { return s.Name }
+func (s *service) GetNamespace() string       { return s.Namespace }
+func (s *service) GetResourceVersion() string { return s.Version }
+func (s *service) SetResourceVersion(string)  {}
+func (s *service) SetName(string)             {}
+func (s *service) SetNamespace(string)        {}
+func (s *service) DeepCopyObject() runtime.Object {
+	c := *s
+	c.Ingress = slices.Clone(s.Ingress)
+	if s.Annotations != nil {
+		c.Annotations = make(map[string]string, len(s.Annotations))
+		for k, v := range s.Annotations {
+			c.Annotations[k] = v
+		}
+	}
+	return &c
+}
+
+func (s *endpointSlice) GetName() string            { return s.Name }
+func (s *endpointSlice) GetNamespace() string       { return s.Namespace }
+func (s *endpointSlice) GetResourceVersion() string { return s.Version }
+func (s *endpointSlice) SetResourceVersion(string)  {}
+func (s *endpointSlice) SetName(string)             {}
+func (s *endpointSlice) SetNamespace(string)        {}
+func (s *endpointSlice) DeepCopyObject() runtime.Object {
+	c := *s
+	return &c
+}
+
+func (n *node) GetName() string            { return n.Name }
+func (n *node) GetNamespace() string       { return "" }
+func (n *node) GetResourceVersion() string { return n.Version }
+func (n *node) SetResourceVersion(string)  {}
+func (n *node) SetName(string)             {}
+func (n *node) SetNamespace(string)        {}
+func (n *node) DeepCopyObject() runtime.Object {
+	c := *n
+	return &c
+}

@@ -1,0 +1,272 @@
+package federation
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin"
+
+	"github.com/miekg/dns"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+func init() { plugin.Register(pluginName, setup) }
+
+func setup(c *caddy.Controller) error {
+	f, err := parse(c)
+	if err != nil {
+		return plugin.Error(pluginName, err)
+	}
+	// Load every kubeconfig now, so that a bad one fails the start and names its member.
+	for _, m := range f.Members {
+		if err := m.connect(); err != nil {
+			return plugin.Error(pluginName, err)
+		}
+	}
+
+	c.OnStartup(func() error {
+		f.server = "dns://" + dnsserver.GetConfig(c).Zone + ":" + dnsserver.GetConfig(c).Port
+		f.Start()
+		return nil
+	})
+	c.OnShutdown(func() error {
+		f.Stop()
+		return nil
+	})
+
+	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
+		f.Next = next
+		return f
+	})
+	return nil
+}
+
+func parse(c *caddy.Controller) (*Federation, error) {
+	f := New()
+	seen := false
+	for c.Next() {
+		if seen {
+			return nil, c.Err("only one federation block per server block")
+		}
+		seen = true
+		args := c.RemainingArgs()
+		if len(args) != 1 {
+			return nil, c.Errf("federation needs exactly one FEDERATION name, got %d arguments", len(args))
+		}
+		f.Fed = strings.ToLower(args[0])
+		if errs := validation.IsDNS1123Label(f.Fed); len(errs) > 0 {
+			return nil, c.Errf("federation name %q: %s", args[0], strings.Join(errs, "; "))
+		}
+		zones := plugin.OriginsFromArgsOrServerBlock(nil, c.ServerBlockKeys)
+		if len(zones) != 1 {
+			return nil, c.Errf("federation needs exactly one zone in its server block, got %d: %v", len(zones), zones)
+		}
+		f.Zone = zones[0]
+
+		var soa []string
+		var nsSeen bool
+		for c.NextBlock() {
+			opt := c.Val()
+			switch opt {
+			case "member":
+				m, err := parseMember(c)
+				if err != nil {
+					return nil, err
+				}
+				for _, o := range f.Members {
+					if o.Name == m.Name {
+						return nil, c.Errf("member %q defined twice", m.Name)
+					}
+				}
+				f.Members = append(f.Members, m)
+			case "label":
+				a := c.RemainingArgs()
+				if len(a) != 1 {
+					return nil, c.Errf("label needs exactly one KEY, got %d arguments", len(a))
+				}
+				if errs := validation.IsQualifiedName(a[0]); len(errs) > 0 {
+					return nil, c.Errf("label %q: %s", a[0], strings.Join(errs, "; "))
+				}
+				f.Label = a[0]
+			case "namespaces":
+				a := c.RemainingArgs()
+				if len(a) == 0 {
+					return nil, c.Err("namespaces needs at least one NAMESPACE")
+				}
+				for _, ns := range a {
+					if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+						return nil, c.Errf("namespaces %q: %s", ns, strings.Join(errs, "; "))
+					}
+				}
+				f.Namespaces = append(f.Namespaces, a...)
+			case "ttl":
+				a := c.RemainingArgs()
+				if len(a) != 1 {
+					return nil, c.Errf("ttl needs exactly one SECONDS value, got %d arguments", len(a))
+				}
+				t, err := strconv.Atoi(a[0])
+				if err != nil || t < 0 || t > 3600 {
+					return nil, c.Errf("ttl %q: must be an integer in [0, 3600]", a[0])
+				}
+				f.TTL = uint32(t)
+			case "soa":
+				soa = c.RemainingArgs()
+				if len(soa) != 2 && len(soa) != 6 {
+					return nil, c.Errf("soa needs MNAME RNAME [REFRESH RETRY EXPIRE MINIMUM], got %d arguments", len(soa))
+				}
+			case "ns":
+				a := c.RemainingArgs()
+				if len(a) < 1 {
+					return nil, c.Err("ns needs NAME [ADDRESS...]")
+				}
+				ns := nameServer{name: dns.Fqdn(strings.ToLower(a[0]))}
+				if _, ok := dns.IsDomainName(ns.name); !ok {
+					return nil, c.Errf("ns %q: not a domain name", a[0])
+				}
+				inZone := dns.IsSubDomain(f.Zone, ns.name)
+				for _, s := range a[1:] {
+					addr, err := netip.ParseAddr(s)
+					if err != nil {
+						return nil, c.Errf("ns %s: address %q: not an IP address", a[0], s)
+					}
+					ns.addrs = append(ns.addrs, addr.Unmap())
+				}
+				if inZone && len(ns.addrs) == 0 {
+					return nil, c.Errf("ns %s: a name server inside %s needs glue addresses", a[0], f.Zone)
+				}
+				if !inZone && len(ns.addrs) > 0 {
+					return nil, c.Errf("ns %s: glue addresses are only allowed for names inside %s", a[0], f.Zone)
+				}
+				f.ns = append(f.ns, ns)
+				nsSeen = true
+			case "startup_timeout":
+				a := c.RemainingArgs()
+				if len(a) != 1 {
+					return nil, c.Errf("startup_timeout needs exactly one DURATION, got %d arguments", len(a))
+				}
+				d, err := time.ParseDuration(a[0])
+				if err != nil || d <= 0 {
+					return nil, c.Errf("startup_timeout %q: must be a positive duration such as 30s", a[0])
+				}
+				f.StartupTimeout = d
+			default:
+				return nil, c.Errf("unknown option %q", opt)
+			}
+		}
+		if len(f.Members) == 0 {
+			return nil, c.Err("federation needs at least one member")
+		}
+		if !nsSeen {
+			f.ns = []nameServer{{name: "ns.dns." + f.Zone}}
+			// A default in-zone name server has no address to give; answer it as a
+			// name without data rather than invent one.
+		}
+		if err := f.parseSOA(c, soa); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// parseSOA fills the SOA from the soa option's arguments, or the defaults.
+func (f *Federation) parseSOA(c *caddy.Controller, args []string) error {
+	f.soa = soaConfig{
+		mname: f.ns[0].name, rname: "hostmaster." + f.Zone,
+		refresh: 7200, retry: 1800, expire: 86400, minttl: f.TTL,
+	}
+	if len(args) == 0 {
+		return nil
+	}
+	for i, p := range []*string{&f.soa.mname, &f.soa.rname} {
+		name := dns.Fqdn(strings.ToLower(args[i]))
+		if _, ok := dns.IsDomainName(name); !ok {
+			return c.Errf("soa %q: not a domain name", args[i])
+		}
+		*p = name
+	}
+	if len(args) == 6 {
+		for i, p := range []*uint32{&f.soa.refresh, &f.soa.retry, &f.soa.expire, &f.soa.minttl} {
+			v, err := strconv.ParseUint(args[2+i], 10, 32)
+			if err != nil {
+				return c.Errf("soa %q: timers must be unsigned 32-bit integers", args[2+i])
+			}
+			*p = uint32(v)
+		}
+	}
+	return nil
+}
+
+// parseMember reads "member NAME { ... }". The caddy dispenser does not nest
+// blocks, so the inner block is read token by token.
+func parseMember(c *caddy.Controller) (*Member, error) {
+	a := c.RemainingArgs()
+	if len(a) != 2 || a[1] != "{" {
+		return nil, c.Err("member needs a NAME and a block: member NAME { kubeconfig PATH }")
+	}
+	m := &Member{Name: a[0]}
+	if errs := validation.IsDNS1123Subdomain(m.Name); len(errs) > 0 {
+		return nil, c.Errf("member %q: %s", m.Name, strings.Join(errs, "; "))
+	}
+	for {
+		if !c.Next() {
+			return nil, c.Errf("member %s: block not closed with '}'", m.Name)
+		}
+		opt := c.Val()
+		if opt == "}" {
+			break
+		}
+		args := c.RemainingArgs()
+		switch opt {
+		case "kubeconfig":
+			if len(args) < 1 || len(args) > 2 {
+				return nil, c.Errf("member %s: kubeconfig needs KUBECONFIG [CONTEXT], got %d arguments", m.Name, len(args))
+			}
+			m.Kubeconfig = args[0]
+			if len(args) == 2 {
+				m.Context = args[1]
+			}
+		case "incluster":
+			if len(args) != 0 {
+				return nil, c.Errf("member %s: incluster takes no arguments", m.Name)
+			}
+			m.InCluster = true
+		case "region":
+			if len(args) != 1 {
+				return nil, c.Errf("member %s: region needs exactly one REGION, got %d arguments", m.Name, len(args))
+			}
+			if err := checkLabel(args[0]); err != nil {
+				return nil, c.Errf("member %s: region %q: %v", m.Name, args[0], err)
+			}
+			m.Region = strings.ToLower(args[0])
+		case "zones":
+			if len(args) == 0 {
+				return nil, c.Errf("member %s: zones needs at least one ZONE", m.Name)
+			}
+			for _, z := range args {
+				if err := checkLabel(z); err != nil {
+					return nil, c.Errf("member %s: zone %q: %v", m.Name, z, err)
+				}
+				m.Zones = append(m.Zones, strings.ToLower(z))
+			}
+		default:
+			return nil, c.Errf("member %s: unknown option %q", m.Name, opt)
+		}
+	}
+	if m.InCluster == (m.Kubeconfig != "") {
+		return nil, c.Errf("member %s: needs exactly one of kubeconfig and incluster", m.Name)
+	}
+	return m, nil
+}
+
+// checkLabel accepts a region or zone name: one DNS label.
+func checkLabel(s string) error {
+	if errs := validation.IsDNS1123Label(strings.ToLower(s)); len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return nil
+}
