@@ -92,10 +92,10 @@ func (b *builder) build(prev *Snapshot, dirty map[string]struct{}, all bool) *Sn
 // the region, or to global when the region is unknown.
 func levelsOf(members []*Member, topo map[string][]place) map[string]*level {
 	lv := map[string]*level{"": {suffix: "", global: true}}
-	add := func(suffix, parent, member string) {
+	add := func(suffix, parent, member string, depth int) {
 		l := lv[suffix]
 		if l == nil {
-			l = &level{suffix: suffix, parent: parent}
+			l = &level{suffix: suffix, parent: parent, depth: depth}
 			lv[suffix] = l
 		}
 		if !slices.Contains(l.members, member) {
@@ -108,12 +108,12 @@ func levelsOf(members []*Member, topo map[string][]place) map[string]*level {
 			region := ""
 			if p.Region != "" {
 				region = p.Region + "."
-				add(region, "", m.Name)
+				add(region, "", m.Name, 1)
 			}
 			if p.Zone != "" {
-				add(p.Zone+".", region, m.Name)
+				add(p.Zone+".", region, m.Name, 2)
 				if region != "" {
-					add(p.Zone+"."+region, region, m.Name)
+					add(p.Zone+"."+region, region, m.Name, 2)
 				}
 			}
 		}
@@ -176,7 +176,7 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 
 	// Parents before children: global, then regions, then zones.
 	order := slices.SortedFunc(maps.Keys(s.levels), func(x, y string) int {
-		return strings.Count(x, ".") - strings.Count(y, ".")
+		return s.levels[x].depth - s.levels[y].depth
 	})
 	for _, suffix := range order {
 		lvl := s.levels[suffix]

@@ -112,7 +112,7 @@ func (m *Member) watch(selector labels.Selector) {
 			o.LabelSelector = selector.String()
 			return c.CoreV1().Services("").Watch(ctx, o)
 		},
-		&core.Service{}, toService, nil)
+		c, &core.Service{}, toService, nil)
 	m.slices = newInformer(
 		func(ctx context.Context, o meta.ListOptions) (runtime.Object, error) {
 			return c.DiscoveryV1().EndpointSlices("").List(ctx, o)
@@ -120,7 +120,7 @@ func (m *Member) watch(selector labels.Selector) {
 		func(ctx context.Context, o meta.ListOptions) (watch.Interface, error) {
 			return c.DiscoveryV1().EndpointSlices("").Watch(ctx, o)
 		},
-		&discovery.EndpointSlice{}, toEndpointSlice, cache.Indexers{serviceIndex: sliceServiceKey})
+		c, &discovery.EndpointSlice{}, toEndpointSlice, cache.Indexers{serviceIndex: sliceServiceKey})
 	m.nodes = newInformer(
 		func(ctx context.Context, o meta.ListOptions) (runtime.Object, error) {
 			return c.CoreV1().Nodes().List(ctx, o)
@@ -128,7 +128,7 @@ func (m *Member) watch(selector labels.Selector) {
 		func(ctx context.Context, o meta.ListOptions) (watch.Interface, error) {
 			return c.CoreV1().Nodes().Watch(ctx, o)
 		},
-		&core.Node{}, toNode, nil)
+		c, &core.Node{}, toNode, nil)
 
 	m.services.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { m.serviceChanged(obj) },
@@ -169,8 +169,10 @@ func (m *Member) watch(selector labels.Selector) {
 	}
 }
 
-func newInformer(list func(context.Context, meta.ListOptions) (runtime.Object, error), w func(context.Context, meta.ListOptions) (watch.Interface, error), obj runtime.Object, transform cache.TransformFunc, idx cache.Indexers) cache.SharedIndexInformer {
-	lw := &cache.ListWatch{ListWithContextFunc: list, WatchFuncWithContext: w}
+func newInformer(list func(context.Context, meta.ListOptions) (runtime.Object, error), w func(context.Context, meta.ListOptions) (watch.Interface, error), client any, obj runtime.Object, transform cache.TransformFunc, idx cache.Indexers) cache.SharedIndexInformer {
+	// The wrapper tells the reflector whether client can stream the initial list
+	// (fake clientsets cannot).
+	lw := cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{ListWithContextFunc: list, WatchFuncWithContext: w}, client)
 	// Resync 0: the watch is the source of truth; a periodic resync would only rebuild
 	// snapshots that did not change.
 	inf := cache.NewSharedIndexInformerWithOptions(lw, obj, cache.SharedIndexInformerOptions{Indexers: idx})

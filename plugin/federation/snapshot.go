@@ -29,6 +29,7 @@ type level struct {
 	parent  string   // suffix of the level a CNAME fallback points to; unused for global
 	members []string // members whose shards count here
 	global  bool
+	depth   int // 0 global, 1 region, 2 zone: parents are built first
 }
 
 // answerKey selects a precomputed answer: the level and the client's region. The

@@ -1,0 +1,352 @@
+package federation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/coredns/coredns/plugin/test"
+
+	"github.com/miekg/dns"
+	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+)
+
+func TestAllHealthy(t *testing.T) {
+	f, _ := newTestFederation(t, seed())
+	check(t, f, []test.Case{
+		{Qname: nginx(""), Qtype: dns.TypeA, Answer: []dns.RR{
+			test.A(nginx("") + " 30 IN A 192.0.2.1"), test.A(nginx("") + " 30 IN A 192.0.2.2"),
+			test.A(nginx("") + " 30 IN A 192.0.2.3"), test.A(nginx("") + " 30 IN A 192.0.2.4"),
+		}},
+		{Qname: nginx("europe-west1."), Qtype: dns.TypeA, Answer: []dns.RR{test.A(nginx("europe-west1.") + " 30 IN A 192.0.2.2")}},
+		{Qname: nginx("us-central1-b."), Qtype: dns.TypeA, Answer: []dns.RR{test.A(nginx("us-central1-b.") + " 30 IN A 192.0.2.4")}},
+		{Qname: nginx("us-central1-b.us-central1."), Qtype: dns.TypeA, Answer: []dns.RR{test.A(nginx("us-central1-b.us-central1.") + " 30 IN A 192.0.2.4")}},
+		// Case is not significant.
+		{Qname: "NGINX.MyNamespace.myfederation.svc.Asia-East1.example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A(nginx("asia-east1.") + " 30 IN A 192.0.2.1")}},
+		// Other types on an existing name: NODATA with the SOA.
+		{Qname: nginx(""), Qtype: dns.TypeAAAA, Ns: []dns.RR{test.SOA(soaRR)}},
+		{Qname: nginx("asia-east1."), Qtype: dns.TypeTXT, Ns: []dns.RR{test.SOA(soaRR)}},
+		{Qname: nginx(""), Qtype: dns.TypeCNAME, Ns: []dns.RR{test.SOA(soaRR)}},
+	})
+}
+
+func TestFallback(t *testing.T) {
+	cs := seed()
+	cs[1].objs[1] = testSlice("mynamespace", "nginx", ptr(false), ptr(false)) // europe: no ready endpoint
+	f, _ := newTestFederation(t, cs)
+	globalA := []dns.RR{
+		test.A(nginx("") + " 30 IN A 192.0.2.1"), test.A(nginx("") + " 30 IN A 192.0.2.3"), test.A(nginx("") + " 30 IN A 192.0.2.4"),
+	}
+	regionCNAME := test.CNAME(nginx("europe-west1.") + " 30 IN CNAME " + nginx(""))
+	check(t, f, []test.Case{
+		{Qname: nginx(""), Qtype: dns.TypeA, Answer: globalA},
+		{Qname: nginx("europe-west1."), Qtype: dns.TypeA, Answer: append([]dns.RR{regionCNAME}, globalA...)},
+		{Qname: nginx("europe-west1-b."), Qtype: dns.TypeA, Answer: append([]dns.RR{
+			test.CNAME(nginx("europe-west1-b.") + " 30 IN CNAME " + nginx("europe-west1.")), regionCNAME,
+		}, globalA...)},
+		{Qname: nginx("europe-west1-b.europe-west1."), Qtype: dns.TypeA, Answer: append([]dns.RR{
+			test.CNAME(nginx("europe-west1-b.europe-west1.") + " 30 IN CNAME " + nginx("europe-west1.")), regionCNAME,
+		}, globalA...)},
+		// A CNAME question gets the CNAME alone.
+		{Qname: nginx("europe-west1."), Qtype: dns.TypeCNAME, Answer: []dns.RR{regionCNAME}},
+		// Another type follows the chain and ends in NODATA.
+		{Qname: nginx("europe-west1."), Qtype: dns.TypeMX, Answer: []dns.RR{regionCNAME}, Ns: []dns.RR{test.SOA(soaRR)}},
+	})
+	// The chain is in order: each CNAME's target is the next owner.
+	if err := test.CNAMEOrder(query(t, f, nginx("europe-west1-b.europe-west1."), dns.TypeA)); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestHealthRules(t *testing.T) {
+	t.Run("unready endpoints", func(t *testing.T) {
+		cs := seed()[:1]
+		cs[0].objs[1] = testSlice("mynamespace", "nginx", ptr(false))
+		f, _ := newTestFederation(t, cs)
+		check(t, f, []test.Case{{Qname: nginx(""), Qtype: dns.TypeA, Ns: []dns.RR{test.SOA(soaRR)}}})
+	})
+	t.Run("ready unset counts as ready", func(t *testing.T) {
+		cs := seed()[:1]
+		cs[0].objs[1] = testSlice("mynamespace", "nginx", nil)
+		f, _ := newTestFederation(t, cs)
+		check(t, f, []test.Case{{Qname: nginx(""), Qtype: dns.TypeA, Answer: []dns.RR{test.A(nginx("") + " 30 IN A 192.0.2.1")}}})
+	})
+	t.Run("not a load balancer", func(t *testing.T) {
+		cs := seed()[:1]
+		cs[0].objs[0] = testService("mynamespace", "nginx", false, "192.0.2.1")
+		f, _ := newTestFederation(t, cs)
+		check(t, f, []test.Case{{Qname: nginx(""), Qtype: dns.TypeA, Ns: []dns.RR{test.SOA(soaRR)}}})
+	})
+	t.Run("no ingress yet", func(t *testing.T) {
+		cs := seed()[:1]
+		cs[0].objs[0] = testService("mynamespace", "nginx", true)
+		f, _ := newTestFederation(t, cs)
+		check(t, f, []test.Case{{Qname: nginx(""), Qtype: dns.TypeA, Ns: []dns.RR{test.SOA(soaRR)}}})
+	})
+	t.Run("healthy nowhere", func(t *testing.T) {
+		cs := seed()
+		for i := range cs {
+			cs[i].objs = cs[i].objs[:1]
+		}
+		f, _ := newTestFederation(t, cs)
+		check(t, f, []test.Case{
+			{Qname: nginx(""), Qtype: dns.TypeA, Ns: []dns.RR{test.SOA(soaRR)}},
+			{Qname: nginx("us-east1."), Qtype: dns.TypeA, Answer: []dns.RR{
+				test.CNAME(nginx("us-east1.") + " 30 IN CNAME " + nginx("")),
+			}, Ns: []dns.RR{test.SOA(soaRR)}},
+		})
+	})
+}
+
+func TestDedupAndIPv6(t *testing.T) {
+	cs := seed()[:2]
+	// Both clusters behind one anycast address, plus an IPv6 one and a duplicate.
+	cs[0].objs[0] = testService("mynamespace", "nginx", true, "192.0.2.10", "2001:db8::1", "192.0.2.10")
+	cs[1].objs[0] = testService("mynamespace", "nginx", true, "192.0.2.10")
+	f, _ := newTestFederation(t, cs)
+	check(t, f, []test.Case{
+		{Qname: nginx(""), Qtype: dns.TypeA, Answer: []dns.RR{test.A(nginx("") + " 30 IN A 192.0.2.10")}},
+		{Qname: nginx(""), Qtype: dns.TypeAAAA, Answer: []dns.RR{test.AAAA(nginx("") + " 30 IN AAAA 2001:db8::1")}},
+		{Qname: nginx("europe-west1."), Qtype: dns.TypeAAAA, Ns: []dns.RR{test.SOA(soaRR)}},
+	})
+}
+
+func TestMultiZone(t *testing.T) {
+	cs := seed()[:2]
+	// gce-asia-east1 has nodes in two zones: it is a shard of both.
+	cs[0].nodes = []place{{"asia-east1", "asia-east1-a"}, {"asia-east1", "asia-east1-b"}}
+	f, _ := newTestFederation(t, cs)
+	check(t, f, []test.Case{
+		{Qname: nginx("asia-east1-a."), Qtype: dns.TypeA, Answer: []dns.RR{test.A(nginx("asia-east1-a.") + " 30 IN A 192.0.2.1")}},
+		{Qname: nginx("asia-east1-b."), Qtype: dns.TypeA, Answer: []dns.RR{test.A(nginx("asia-east1-b.") + " 30 IN A 192.0.2.1")}},
+		{Qname: nginx("asia-east1-a.asia-east1."), Qtype: dns.TypeA, Answer: []dns.RR{test.A(nginx("asia-east1-a.asia-east1.") + " 30 IN A 192.0.2.1")}},
+		// A zone does not belong to another region.
+		{Qname: nginx("asia-east1-a.europe-west1."), Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soaRR)}},
+	})
+}
+
+func TestConfiguredTopology(t *testing.T) {
+	cs := seed()[:1]
+	cs[0].nodes = nil // no labels to discover
+	f, _ := newTestFederation(t, cs, func(f *Federation) {
+		f.Members[0].Region = "asia-east1"
+		f.Members[0].Zones = []string{"asia-east1-c"}
+	})
+	check(t, f, []test.Case{
+		{Qname: nginx("asia-east1-c.asia-east1."), Qtype: dns.TypeA, Answer: []dns.RR{test.A(nginx("asia-east1-c.asia-east1.") + " 30 IN A 192.0.2.1")}},
+		{Qname: nginx("asia-east1-b."), Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soaRR)}},
+	})
+}
+
+func TestNXDOMAINAndEmptyNonTerminals(t *testing.T) {
+	f, _ := newTestFederation(t, seed())
+	nx := func(name string) test.Case {
+		return test.Case{Qname: name, Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soaRR)}}
+	}
+	nodata := func(name string) test.Case {
+		return test.Case{Qname: name, Qtype: dns.TypeA, Ns: []dns.RR{test.SOA(soaRR)}}
+	}
+	check(t, f, []test.Case{
+		nx("apache.mynamespace.myfederation.svc.example.com."),            // unknown service
+		nx("nginx.othernamespace.myfederation.svc.example.com."),          // unknown namespace
+		nx("nginx.mynamespace.otherfederation.svc.example.com."),          // unknown federation
+		nx("nginx.mynamespace.myfederation.svc.mars-north1.example.com."), // unknown region
+		nx("nginx.mynamespace.myfederation.svc.mars-north1-b.us-east1.example.com."),
+		nx("x.nginx.mynamespace.myfederation.svc.example.com."), // below a service
+		nx("www.example.com."),
+		nodata("svc.example.com."),
+		nodata("myfederation.svc.example.com."),
+		nodata("mynamespace.myfederation.svc.example.com."),
+		nodata("mynamespace.myfederation.svc.us-east1-b.us-east1.example.com."),
+		nodata("svc.us-east1.example.com."),
+		nodata("us-east1.example.com."),
+		nodata("us-east1-b.us-east1.example.com."),
+		nodata("us-east1-b.example.com."),
+	})
+}
+
+func TestApex(t *testing.T) {
+	f, _ := newTestFederation(t, seed(), func(f *Federation) {
+		f.ns = []nameServer{{name: "ns1.example.com.", addrs: mustAddrs("192.0.2.53", "2001:db8::53")}, {name: "ns.other.net."}}
+	})
+	check(t, f, []test.Case{
+		{Qname: "example.com.", Qtype: dns.TypeSOA, Answer: []dns.RR{test.SOA(soaRR)}},
+		{Qname: "example.com.", Qtype: dns.TypeNS,
+			Answer: []dns.RR{test.NS("example.com. 30 IN NS ns1.example.com."), test.NS("example.com. 30 IN NS ns.other.net.")},
+			Extra:  []dns.RR{test.A("ns1.example.com. 30 IN A 192.0.2.53"), test.AAAA("ns1.example.com. 30 IN AAAA 2001:db8::53")},
+		},
+		{Qname: "example.com.", Qtype: dns.TypeA, Ns: []dns.RR{test.SOA(soaRR)}},
+		{Qname: "ns1.example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("ns1.example.com. 30 IN A 192.0.2.53")}},
+		{Qname: "ns1.example.com.", Qtype: dns.TypeAAAA, Answer: []dns.RR{test.AAAA("ns1.example.com. 30 IN AAAA 2001:db8::53")}},
+	})
+}
+
+func TestOddQueries(t *testing.T) {
+	f, _ := newTestFederation(t, seed())
+	// Class CH: refused, not answered from IN data.
+	m := new(dns.Msg)
+	m.SetQuestion(nginx(""), dns.TypeA)
+	m.Question[0].Qclass = dns.ClassCHAOS
+	if rcode, _ := f.ServeDNS(context.Background(), &test.ResponseWriter{}, m); rcode != dns.RcodeRefused {
+		t.Errorf("class CH: rcode %s, want REFUSED", dns.RcodeToString[rcode])
+	}
+	// ANY is answered like A (RFC 8482 allows a subset).
+	check(t, f, []test.Case{{Qname: nginx("asia-east1."), Qtype: dns.TypeANY, Answer: []dns.RR{test.A(nginx("asia-east1.") + " 30 IN A 192.0.2.1")}}})
+	// Outside the zone: passed to the next plugin.
+	f.Next = test.NextHandler(dns.RcodeBadCookie, nil)
+	m.SetQuestion("example.org.", dns.TypeA)
+	if rcode, _ := f.ServeDNS(context.Background(), &test.ResponseWriter{}, m); rcode != dns.RcodeBadCookie {
+		t.Errorf("out of zone: rcode %d, want the next plugin's", rcode)
+	}
+}
+
+func TestServfailBeforeSync(t *testing.T) {
+	f := New()
+	f.Zone, f.Fed = "example.com.", "myfederation"
+	f.Members = []*Member{{Name: "unsynced", client: blockedClient()}}
+	f.StartupTimeout = time.Hour
+	f.Start()
+	t.Cleanup(f.Stop)
+	if f.Ready() {
+		t.Fatal("ready before any member synced")
+	}
+	for _, name := range []string{nginx(""), "unknown.example.com."} {
+		if r := query(t, f, name, dns.TypeA); r.Rcode != dns.RcodeServerFailure {
+			t.Errorf("%s before sync: rcode %s, want SERVFAIL", name, dns.RcodeToString[r.Rcode])
+		}
+	}
+}
+
+func TestStartupTimeout(t *testing.T) {
+	f := New()
+	f.Zone, f.Fed = "example.com.", "myfederation"
+	f.ns = []nameServer{{name: "ns1.example.com."}}
+	f.soa = soaConfig{mname: "ns1.example.com.", rname: "hostmaster.example.com.", minttl: 30}
+	healthy := seed()[0]
+	f.Members = []*Member{
+		{Name: "unreachable", client: blockedClient()},
+		{Name: healthy.name, client: fakeClient(healthy)},
+	}
+	f.StartupTimeout = 100 * time.Millisecond
+	f.Start()
+	t.Cleanup(f.Stop)
+	waitFor(t, "ready after the startup timeout", f.Ready)
+	check(t, f, []test.Case{{Qname: nginx(""), Qtype: dns.TypeA, Answer: []dns.RR{test.A(nginx("") + " 30 IN A 192.0.2.1")}}})
+}
+
+func TestChangesFollowObjects(t *testing.T) {
+	f, clients := newTestFederation(t, seed())
+	europe := clients["gce-europe-west1"]
+	ctx := context.Background()
+	serial := query(t, f, "example.com.", dns.TypeSOA).Answer[0].(*dns.SOA).Serial
+
+	// Europe's endpoints become unready: its region falls back to global.
+	_, err := europe.DiscoveryV1().EndpointSlices("mynamespace").Update(ctx, testSlice("mynamespace", "nginx", ptr(false)), meta.UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, f, []test.Case{{Qname: nginx("europe-west1."), Qtype: dns.TypeCNAME, Answer: []dns.RR{
+		test.CNAME(nginx("europe-west1.") + " 30 IN CNAME " + nginx("")),
+	}}})
+	if s := query(t, f, "example.com.", dns.TypeSOA).Answer[0].(*dns.SOA).Serial; s <= serial {
+		t.Errorf("SOA serial %d after a change, want > %d", s, serial)
+	}
+
+	// Recovery.
+	_, err = europe.DiscoveryV1().EndpointSlices("mynamespace").Update(ctx, testSlice("mynamespace", "nginx", ptr(true)), meta.UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, f, []test.Case{{Qname: nginx("europe-west1."), Qtype: dns.TypeA, Answer: []dns.RR{test.A(nginx("europe-west1.") + " 30 IN A 192.0.2.2")}}})
+
+	// A second federated service appears in one cluster only.
+	_, err = europe.CoreV1().Services("web").Create(ctx, testService("web", "shop", true, "192.0.2.99"), meta.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = europe.DiscoveryV1().EndpointSlices("web").Create(ctx, testSlice("web", "shop", ptr(true)), meta.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, f, []test.Case{
+		{Qname: "shop.web.myfederation.svc.example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("shop.web.myfederation.svc.example.com. 30 IN A 192.0.2.99")}},
+		{Qname: "shop.web.myfederation.svc.us-east1.example.com.", Qtype: dns.TypeA, Answer: []dns.RR{
+			test.CNAME("shop.web.myfederation.svc.us-east1.example.com. 30 IN CNAME shop.web.myfederation.svc.example.com."),
+			test.A("shop.web.myfederation.svc.example.com. 30 IN A 192.0.2.99"),
+		}},
+	})
+
+	// The service is deleted everywhere: NXDOMAIN.
+	for _, c := range clients {
+		if err := c.CoreV1().Services("mynamespace").Delete(ctx, "nginx", meta.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, f, []test.Case{
+		{Qname: nginx(""), Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soaRR)}},
+		{Qname: "mynamespace.myfederation.svc.example.com.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soaRR)}},
+	})
+
+	// Nodes move the europe cluster to another zone: the old zone name is gone.
+	node := testNode("gce-europe-west1-node-0", place{"europe-west1", "europe-west1-c"})
+	if _, err := europe.CoreV1().Nodes().Update(ctx, node, meta.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, f, []test.Case{
+		{Qname: "shop.web.myfederation.svc.europe-west1-c.example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("shop.web.myfederation.svc.europe-west1-c.example.com. 30 IN A 192.0.2.99")}},
+		{Qname: "shop.web.myfederation.svc.europe-west1-b.example.com.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soaRR)}},
+	})
+}
+
+func TestNamespacesRestriction(t *testing.T) {
+	cs := seed()[:1]
+	cs[0].objs = append(cs[0].objs, testService("other", "nginx", true, "192.0.2.77"), testSlice("other", "nginx", ptr(true)))
+	f, _ := newTestFederation(t, cs, func(f *Federation) { f.Namespaces = []string{"mynamespace"} })
+	check(t, f, []test.Case{
+		{Qname: nginx(""), Qtype: dns.TypeA, Answer: []dns.RR{test.A(nginx("") + " 30 IN A 192.0.2.1")}},
+		{Qname: "nginx.other.myfederation.svc.example.com.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soaRR)}},
+	})
+}
+
+func TestUnlabeledServiceIgnored(t *testing.T) {
+	cs := seed()[:1]
+	plain := testService("mynamespace", "plain", true, "192.0.2.88")
+	plain.Labels = nil
+	cs[0].objs = append(cs[0].objs, plain, testSlice("mynamespace", "plain", ptr(true)))
+	f, _ := newTestFederation(t, cs)
+	check(t, f, []test.Case{
+		{Qname: "plain.mynamespace.myfederation.svc.example.com.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soaRR)}},
+	})
+}
+
+func fakeClient(c cluster) kubernetes.Interface {
+	objs := append([]runtime.Object{}, c.objs...)
+	for i, p := range c.nodes {
+		objs = append(objs, testNode(fmt.Sprintf("%s-node-%d", c.name, i), p))
+	}
+	return fake.NewClientset(objs...)
+}
+
+// blockedClient is an API server that refuses every list: it never syncs.
+func blockedClient() kubernetes.Interface {
+	c := fake.NewClientset()
+	c.PrependReactor("list", "*", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, errors.New("connection refused")
+	})
+	return c
+}
+
+func mustAddrs(s ...string) []netip.Addr {
+	var out []netip.Addr
+	for _, a := range s {
+		out = append(out, netip.MustParseAddr(a))
+	}
+	return out
+}
