@@ -205,14 +205,14 @@ func (f *Federation) parseSOA(c *caddy.Controller, args []string) error {
 // blocks, so the inner block is read token by token.
 func parseMember(c *caddy.Controller) (*Member, error) {
 	a := c.RemainingArgs()
-	if len(a) != 2 || a[1] != "{" {
+	if len(a) != 1 || !c.NextArg() || c.Val() != "{" {
 		return nil, c.Err("member needs a NAME and a block: member NAME { kubeconfig PATH }")
 	}
 	m := &Member{Name: a[0]}
 	if errs := validation.IsDNS1123Subdomain(m.Name); len(errs) > 0 {
 		return nil, c.Errf("member %q: %s", m.Name, strings.Join(errs, "; "))
 	}
-	for {
+	for closed := false; !closed; {
 		if !c.Next() {
 			return nil, c.Errf("member %s: block not closed with '}'", m.Name)
 		}
@@ -221,6 +221,10 @@ func parseMember(c *caddy.Controller) (*Member, error) {
 			break
 		}
 		args := c.RemainingArgs()
+		// On a one-line block ("member a { kubeconfig PATH }") the brace is an argument.
+		if n := len(args); n > 0 && args[n-1] == "}" {
+			args, closed = args[:n-1], true
+		}
 		switch opt {
 		case "kubeconfig":
 			if len(args) < 1 || len(args) > 2 {
