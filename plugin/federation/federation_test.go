@@ -78,7 +78,7 @@ func seed() []cluster {
 
 // newTestFederation starts a Federation on fake clientsets and waits for its first
 // snapshot. It returns the clients so a test can change objects.
-func newTestFederation(t *testing.T, clusters []cluster, opts ...func(*Federation)) (*Federation, map[string]kubernetes.Interface) {
+func newTestFederation(t testing.TB, clusters []cluster, opts ...func(*Federation)) (*Federation, map[string]kubernetes.Interface) {
 	t.Helper()
 	f := New()
 	f.Zone = "example.com."
@@ -104,7 +104,7 @@ func newTestFederation(t *testing.T, clusters []cluster, opts ...func(*Federatio
 	return f, clients
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
