@@ -36,6 +36,7 @@ func apiserverArgs(c *Cluster, etcdURL string, index int) []string {
 		// Service's endpoint, which the API rejects; nothing here needs it.
 		"--endpoint-reconciler-type", "none",
 		"--profiling=false",
+		"--shutdown-watch-termination-grace-period", "2s",
 	}
 }
 

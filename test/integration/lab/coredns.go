@@ -128,6 +128,12 @@ func (l *Lab) DNS() *CoreDNS {
 // PID returns coredns-fed's process id, 0 when it is not running.
 func (d *CoreDNS) PID() int { return d.proc.pid() }
 
+// Exited is closed when coredns-fed's process ends.
+func (d *CoreDNS) Exited() <-chan struct{} { return d.proc.exited() }
+
+// ExitErr describes how coredns-fed ended, with the tail of its log.
+func (d *CoreDNS) ExitErr() error { return d.proc.exitErr() }
+
 // Log returns the path of coredns-fed's log file.
 func (d *CoreDNS) Log() string { return d.proc.logPath }
 

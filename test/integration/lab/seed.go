@@ -23,11 +23,20 @@ var SeedClusters = []ClusterSpec{
 	{Name: "gce-us-central1", Region: "us-central1", Zones: []string{"us-central1-b"}},
 }
 
+// BinDirEnv names the environment variable that overrides where the lab
+// finds kube-apiserver and coredns-fed.
+const BinDirEnv = "FEDLAB_BIN_DIR"
+
 // SeedConfig returns the seed lab's configuration for the repository at
-// root: binaries from root/bin, RBAC from root/deploy/member/rbac.yaml.
+// root: binaries from root/bin (or $FEDLAB_BIN_DIR), RBAC from
+// root/deploy/member/rbac.yaml.
 func SeedConfig(root string) Config {
+	bin := filepath.Join(root, "bin")
+	if d := os.Getenv(BinDirEnv); d != "" {
+		bin = d
+	}
 	return Config{
-		BinDir:       filepath.Join(root, "bin"),
+		BinDir:       bin,
 		RBACManifest: filepath.Join(root, "deploy", "member", "rbac.yaml"),
 		Domain:       SeedDomain,
 		Federation:   SeedFederation,

@@ -1,0 +1,255 @@
+package integration
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/coredns-fed/coredns-fed/test/integration/lab"
+)
+
+// convergeTimeout bounds how long a change in a member may take to show in
+// the answers. Watches deliver in well under a second; a member whose
+// kube-apiserver restarted is retried with client-go's backoff.
+const convergeTimeout = 30 * time.Second
+
+// Names of the seed service at each level.
+func globalName() string {
+	return fmt.Sprintf("%s.%s.%s.svc.%s.", lab.SeedService, lab.SeedNamespace, lab.SeedFederation, lab.SeedDomain)
+}
+
+func regionName(region string) string {
+	return fmt.Sprintf("%s.%s.%s.svc.%s.%s.", lab.SeedService, lab.SeedNamespace, lab.SeedFederation, region, lab.SeedDomain)
+}
+
+// zoneName is the seed form S.N.F.svc.ZONE.DOMAIN.
+func zoneName(zone string) string {
+	return fmt.Sprintf("%s.%s.%s.svc.%s.%s.", lab.SeedService, lab.SeedNamespace, lab.SeedFederation, zone, lab.SeedDomain)
+}
+
+// zoneRegionName is the Federation v1 form S.N.F.svc.ZONE.REGION.DOMAIN.
+func zoneRegionName(zone, region string) string {
+	return fmt.Sprintf("%s.%s.%s.svc.%s.%s.%s.", lab.SeedService, lab.SeedNamespace, lab.SeedFederation, zone, region, lab.SeedDomain)
+}
+
+// reply is an expected answer. Answer records are written "NAME TYPE DATA"
+// without TTL and class; their order does not matter, except that a CNAME
+// chain must come in chain order.
+type reply struct {
+	rcode  int
+	answer []string
+	// soa requires the zone's SOA in the authority section (negative
+	// answers, RFC 2308).
+	soa bool
+}
+
+func positive(answer ...string) reply { return reply{rcode: dns.RcodeSuccess, answer: answer} }
+
+func nodata() reply { return reply{rcode: dns.RcodeSuccess, soa: true} }
+
+func nxdomain() reply { return reply{rcode: dns.RcodeNameError, soa: true} }
+
+func a(name, ip string) string { return name + " A " + ip }
+
+func cname(name, target string) string { return name + " CNAME " + target }
+
+// as returns the A records of name for the given members' load balancers.
+func as(name string, clusters ...*lab.Cluster) []string {
+	var rrs []string
+	for _, c := range clusters {
+		rrs = append(rrs, a(name, c.Addr))
+	}
+	return rrs
+}
+
+// cluster returns the lab's member by name, failing the test if unknown.
+func cluster(t testing.TB, name string) *lab.Cluster {
+	t.Helper()
+	c, err := fed.Cluster(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// except returns every member but the named ones.
+func except(names ...string) []*lab.Cluster {
+	var cs []*lab.Cluster
+	for _, c := range fed.Clusters() {
+		if !slices.Contains(names, c.Name) {
+			cs = append(cs, c)
+		}
+	}
+	return cs
+}
+
+// exchange asks coredns-fed one question over UDP, retrying over TCP when
+// the reply is truncated.
+func exchange(name string, qtype uint16) (*dns.Msg, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	c := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
+	r, _, err := c.Exchange(m, dnsAddr)
+	if err == nil && r.Truncated {
+		c.Net = "tcp"
+		r, _, err = c.Exchange(m, dnsAddr)
+	}
+	return r, err
+}
+
+// rrText renders a record as "NAME TYPE DATA".
+func rrText(rr dns.RR) string {
+	h := rr.Header()
+	switch v := rr.(type) {
+	case *dns.A:
+		return a(h.Name, v.A.String())
+	case *dns.AAAA:
+		return h.Name + " AAAA " + v.AAAA.String()
+	case *dns.CNAME:
+		return cname(h.Name, v.Target)
+	}
+	s := strings.TrimPrefix(rr.String(), h.String())
+	return h.Name + " " + dns.TypeToString[h.Rrtype] + " " + s
+}
+
+// match reports how r differs from want, or nil.
+func match(r *dns.Msg, want reply) error {
+	var got []string
+	for _, rr := range r.Answer {
+		got = append(got, rrText(rr))
+	}
+	var errs []error
+	if r.Rcode != want.rcode {
+		errs = append(errs, fmt.Errorf("rcode %s, want %s", dns.RcodeToString[r.Rcode], dns.RcodeToString[want.rcode]))
+	}
+	if !sameSet(got, want.answer) {
+		errs = append(errs, fmt.Errorf("answer %q, want %q", got, want.answer))
+	} else if err := chainOrder(r); err != nil {
+		errs = append(errs, err)
+	}
+	if want.soa {
+		ok := false
+		for _, rr := range r.Ns {
+			if soa, isSOA := rr.(*dns.SOA); isSOA && soa.Hdr.Name == lab.SeedDomain+"." {
+				ok = true
+			}
+		}
+		if !ok {
+			errs = append(errs, fmt.Errorf("no SOA of %s. in authority %v", lab.SeedDomain, r.Ns))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// chainOrder checks that the answer starts at the question and that each
+// CNAME's target owns the records that follow it.
+func chainOrder(r *dns.Msg) error {
+	owner := r.Question[0].Name
+	for _, rr := range r.Answer {
+		if !strings.EqualFold(rr.Header().Name, owner) {
+			return fmt.Errorf("answer out of chain order: %s where %s was expected", rr.Header().Name, owner)
+		}
+		if c, ok := rr.(*dns.CNAME); ok {
+			owner = c.Target
+		}
+	}
+	return nil
+}
+
+func sameSet(got, want []string) bool {
+	g := slices.Clone(got)
+	w := slices.Clone(want)
+	for i := range g {
+		g[i] = strings.ToLower(g[i])
+	}
+	for i := range w {
+		w[i] = strings.ToLower(w[i])
+	}
+	slices.Sort(g)
+	slices.Sort(w)
+	return slices.Equal(g, w)
+}
+
+// expect asks once and fails the test unless the reply matches.
+func expect(t testing.TB, name string, qtype uint16, want reply) {
+	t.Helper()
+	r, err := exchange(name, qtype)
+	if err != nil {
+		alive(t)
+		t.Fatalf("%s %s: %v", name, dns.TypeToString[qtype], err)
+	}
+	if err := match(r, want); err != nil {
+		t.Fatalf("%s %s: %v\nfull reply:\n%s", name, dns.TypeToString[qtype], err, r)
+	}
+}
+
+// eventually asks until the reply matches or convergeTimeout passes.
+func eventually(t testing.TB, name string, qtype uint16, want reply) {
+	t.Helper()
+	eventuallyWithin(t, convergeTimeout, name, qtype, want)
+}
+
+func eventuallyWithin(t testing.TB, timeout time.Duration, name string, qtype uint16, want reply) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		r, err := exchange(name, qtype)
+		if err == nil {
+			err = match(r, want)
+		}
+		if err == nil {
+			return
+		}
+		alive(t)
+		if time.Now().After(deadline) {
+			full := "(no reply)"
+			if r != nil {
+				full = r.String()
+			}
+			t.Fatalf("%s %s did not converge within %s: %v\nlast reply:\n%s", name, dns.TypeToString[qtype], timeout, err, full)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// alive fails the test at once when coredns-fed is no longer running: no
+// answer will come.
+func alive(t testing.TB) {
+	t.Helper()
+	select {
+	case <-fed.DNS().Exited():
+		t.Fatalf("coredns-fed is not running: %v", fed.DNS().ExitErr())
+	default:
+	}
+}
+
+// healthy waits until every level answers the seed's all-healthy state, so
+// each test starts from it whatever ran before.
+func healthy(t testing.TB) {
+	t.Helper()
+	eventually(t, globalName(), dns.TypeA, positive(as(globalName(), fed.Clusters()...)...))
+	for _, c := range fed.Clusters() {
+		eventually(t, regionName(c.Region), dns.TypeA, positive(as(regionName(c.Region), c)...))
+		for _, z := range c.Zones {
+			eventually(t, zoneName(z), dns.TypeA, positive(as(zoneName(z), c)...))
+		}
+	}
+}
+
+func tailFile(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,121 @@
+package lab
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestDecodeManifest(t *testing.T) {
+	data := []byte(`# comment only
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: a
+---
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: b
+  namespace: a
+`)
+	objs, err := decodeManifest(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, o := range objs {
+		got = append(got, o.GetKind()+"/"+o.GetName())
+	}
+	if strings.Join(got, " ") != "Namespace/a ServiceAccount/b" {
+		t.Errorf("decoded %v", got)
+	}
+	if _, err := decodeManifest([]byte("metadata:\n  name: x\n")); err == nil {
+		t.Error("a document without kind was accepted")
+	}
+}
+
+// TestDecodeMemberRBAC checks the manifest the lab applies in every member
+// still creates the reader identity the lab mints tokens for.
+func TestDecodeMemberRBAC(t *testing.T) {
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := decodeManifest(mustRead(t, filepath.Join(root, "deploy", "member", "rbac.yaml")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, o := range objs {
+		if o.GetKind() == "ServiceAccount" && o.GetNamespace() == ReaderNamespace && o.GetName() == ReaderServiceAccount {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("deploy/member/rbac.yaml has no ServiceAccount %s/%s", ReaderNamespace, ReaderServiceAccount)
+	}
+}
+
+func TestCorefile(t *testing.T) {
+	l := &Lab{cfg: Config{
+		Domain:            "example.com",
+		Federation:        "myfederation",
+		FederationOptions: []string{"ttl 5"},
+		ServerOptions:     []string{"log"},
+	}}
+	l.clusters = []*Cluster{
+		{Name: "a", ReaderKubeconfig: "/lab/a/reader.kubeconfig"},
+		{Name: "b", ReaderKubeconfig: "/lab/b/reader.kubeconfig"},
+	}
+	got := l.corefile(1053, 1080, 1181, 1153)
+	want := `example.com:1053 {
+    bind 127.0.0.1
+    federation myfederation {
+        member a {
+            kubeconfig /lab/a/reader.kubeconfig
+        }
+        member b {
+            kubeconfig /lab/b/reader.kubeconfig
+        }
+        ttl 5
+    }
+    log
+    ready 127.0.0.1:1181
+    health 127.0.0.1:1080
+    prometheus 127.0.0.1:1153
+    errors
+}
+`
+	if got != want {
+		t.Errorf("corefile:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestBackendAddrs(t *testing.T) {
+	for range 100 {
+		addrs := backendAddrs(4)
+		if len(addrs) != 4 {
+			t.Fatalf("got %d addresses", len(addrs))
+		}
+		for _, a := range addrs {
+			ip := net.ParseIP(a)
+			if ip == nil || !ip.IsLoopback() || ip.To4()[1] == 0 {
+				t.Fatalf("%s is not a loopback address outside 127.0.0.0/16", a)
+			}
+		}
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
