@@ -1,0 +1,88 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+)
+
+// printBanner tells the user what runs where and what to try.
+func printBanner(w io.Writer, info labInfo, foreground bool) {
+	host, port, _ := strings.Cut(info.DNS, ":")
+	dig := fmt.Sprintf("dig @%s -p %s", host, port)
+	base := fmt.Sprintf("%s.%s.%s.svc", info.Service, info.Namespace, info.Federation)
+	global := base + "." + info.Domain
+	self := fedlabCommand()
+	rel := func(p string) string { return relPath(p) }
+
+	var example clusterInfo
+	for _, c := range info.Clusters {
+		if c.Name == "gce-europe-west1" || example.Name == "" {
+			example = c
+		}
+	}
+	region := base + "." + example.Region + "." + info.Domain
+	zone := base + "." + example.Zones[0] + "." + info.Domain
+
+	fmt.Fprintf(w, "\ncoredns-fed serves %s on %s (federation %s)\n\n", info.Domain, info.DNS, info.Federation)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  CLUSTER\tREGION\tZONES\tLOAD BALANCER\tKUBECONFIG")
+	for _, c := range info.Clusters {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", c.Name, c.Region, strings.Join(c.Zones, ","), c.Addr, rel(c.AdminKubeconfig))
+	}
+	tw.Flush()
+
+	fmt.Fprintf(w, "\nAsk it:\n")
+	fmt.Fprintf(w, "  %s %s +noall +answer\n", dig, global)
+	fmt.Fprintf(w, "  %s %s +noall +answer\n", dig, region)
+	fmt.Fprintf(w, "  %s %s +noall +answer\n", dig, zone)
+	fmt.Fprintf(w, "  curl http://$(%s +short %s | tail -n1)/\n", dig, region)
+
+	fmt.Fprintf(w, "\nBreak %s and watch the answers change:\n", example.Region)
+	fmt.Fprintf(w, "  %s endpoints unready %s   # region and zone names turn into CNAMEs\n", self, example.Name)
+	fmt.Fprintf(w, "  watch -n1 %s %s +noall +answer\n", dig, zone)
+	fmt.Fprintf(w, "  %s endpoints ready %s     # and back\n", self, example.Name)
+	fmt.Fprintf(w, "Other things to break and repair:\n")
+	fmt.Fprintf(w, "  %s backend stop|start %s     # its load-balancer address refuses connections\n", self, example.Name)
+	fmt.Fprintf(w, "  %s apiserver stop|start %s   # coredns-fed keeps serving the others\n", self, example.Name)
+	fmt.Fprintf(w, "  %s service remove|add %s              # NXDOMAIN, then back\n", self, info.Service)
+	fmt.Fprintf(w, "  %s status\n", self)
+
+	fmt.Fprintf(w, "\nLook inside:\n")
+	fmt.Fprintf(w, "  kubectl --kubeconfig %s --context %s get svc,endpointslices,nodes -A\n", rel(info.Kubeconfig), example.Name)
+	fmt.Fprintf(w, "  curl -s %s | grep coredns_federation\n", info.MetricsURL)
+	fmt.Fprintf(w, "  Corefile %s, log %s\n", rel(info.Corefile), rel(info.CorednsLog))
+	if foreground {
+		fmt.Fprintf(w, "\nCtrl-C stops everything.\n")
+	} else {
+		fmt.Fprintf(w, "\nVariables for scripts: . %s/env\nStop it with: %s down\n", rel(info.Dir), self)
+	}
+}
+
+// fedlabCommand is how to run this binary from the working directory.
+func fedlabCommand() string {
+	self, err := os.Executable()
+	if err != nil {
+		return "fedlab"
+	}
+	return relPath(self)
+}
+
+// relPath shortens p relative to the working directory when it is below it.
+func relPath(p string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return p
+	}
+	r, err := filepath.Rel(wd, p)
+	if err != nil || strings.HasPrefix(r, "..") {
+		return p
+	}
+	if !strings.Contains(r, "/") {
+		return "./" + r
+	}
+	return r
+}
