@@ -34,6 +34,7 @@ type Member struct {
 	InCluster  bool
 	Region     string   // from the Corefile; empty means discovered from Nodes
 	Zones      []string // from the Corefile; empty means discovered from Nodes
+	NoNodes    bool     // do not watch Nodes (topology is configured)
 
 	client   kubernetes.Interface
 	ping     func(context.Context) error // nil for clients without a REST endpoint (tests)
@@ -121,14 +122,16 @@ func (m *Member) watch(selector labels.Selector) {
 			return c.DiscoveryV1().EndpointSlices("").Watch(ctx, o)
 		},
 		c, &discovery.EndpointSlice{}, toEndpointSlice, cache.Indexers{serviceIndex: sliceServiceKey})
-	m.nodes = newInformer(
-		func(ctx context.Context, o meta.ListOptions) (runtime.Object, error) {
-			return c.CoreV1().Nodes().List(ctx, o)
-		},
-		func(ctx context.Context, o meta.ListOptions) (watch.Interface, error) {
-			return c.CoreV1().Nodes().Watch(ctx, o)
-		},
-		c, &core.Node{}, toNode, nil)
+	if !m.NoNodes {
+		m.nodes = newInformer(
+			func(ctx context.Context, o meta.ListOptions) (runtime.Object, error) {
+				return c.CoreV1().Nodes().List(ctx, o)
+			},
+			func(ctx context.Context, o meta.ListOptions) (watch.Interface, error) {
+				return c.CoreV1().Nodes().Watch(ctx, o)
+			},
+			c, &core.Node{}, toNode, nil)
+	}
 
 	m.services.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { m.serviceChanged(obj) },
@@ -157,11 +160,13 @@ func (m *Member) watch(selector labels.Selector) {
 		},
 		DeleteFunc: func(obj any) { m.sliceChanged(obj) },
 	})
-	m.nodes.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { m.nodesChanged() },
-		UpdateFunc: func(any, any) { m.nodesChanged() },
-		DeleteFunc: func(any) { m.nodesChanged() },
-	})
+	if m.nodes != nil {
+		m.nodes.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(any) { m.nodesChanged() },
+			UpdateFunc: func(any, any) { m.nodesChanged() },
+			DeleteFunc: func(any) { m.nodesChanged() },
+		})
+	}
 
 	onError := func(_ *cache.Reflector, err error) { m.setConnected(false, err) }
 	for _, i := range m.informers() {
@@ -181,6 +186,9 @@ func newInformer(list func(context.Context, meta.ListOptions) (runtime.Object, e
 }
 
 func (m *Member) informers() []cache.SharedIndexInformer {
+	if m.nodes == nil {
+		return []cache.SharedIndexInformer{m.services, m.slices}
+	}
 	return []cache.SharedIndexInformer{m.services, m.slices, m.nodes}
 }
 

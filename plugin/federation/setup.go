@@ -18,6 +18,9 @@ import (
 func init() { plugin.Register(pluginName, setup) }
 
 func setup(c *caddy.Controller) error {
+	if memberMode(c) {
+		return setupLocal(c)
+	}
 	f, err := parse(c)
 	if err != nil {
 		return plugin.Error(pluginName, err)
@@ -273,4 +276,127 @@ func checkLabel(s string) error {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+// memberMode reports whether the block configures member mode (NAME DOMAIN lines)
+// rather than the authoritative server (member NAME { ... } blocks).
+func memberMode(c *caddy.Controller) bool {
+	d := c.Dispenser // a copy: scanning ahead does not move c
+	for d.Next() {
+		if d.Val() == "member" {
+			return false
+		}
+	}
+	return true
+}
+
+func setupLocal(c *caddy.Controller) error {
+	l, err := parseLocal(c)
+	if err != nil {
+		return plugin.Error(pluginName, err)
+	}
+	if err := l.Cluster.connect(); err != nil {
+		return plugin.Error(pluginName, err)
+	}
+	c.OnStartup(func() error {
+		l.Cluster.server = "dns://" + dnsserver.GetConfig(c).Zone + ":" + dnsserver.GetConfig(c).Port
+		l.Start()
+		return nil
+	})
+	c.OnShutdown(func() error {
+		l.Stop()
+		return nil
+	})
+	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
+		l.Next = next
+		return l
+	})
+	return nil
+}
+
+// parseLocal reads the member-mode block:
+//
+//	federation [ZONES...] {
+//	    NAME DOMAIN
+//	    kubeconfig KUBECONFIG [CONTEXT]
+//	    region REGION
+//	    zone ZONE
+//	    ttl SECONDS
+//	    label KEY
+//	}
+func parseLocal(c *caddy.Controller) (*Local, error) {
+	l := NewLocal()
+	l.Cluster = &Member{Name: "local", InCluster: true}
+	for c.Next() {
+		l.Zones = plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys)
+		for c.NextBlock() {
+			opt := c.Val()
+			args := c.RemainingArgs()
+			switch opt {
+			case "kubeconfig":
+				if len(args) < 1 || len(args) > 2 {
+					return nil, c.Errf("kubeconfig needs KUBECONFIG [CONTEXT], got %d arguments", len(args))
+				}
+				l.Cluster.InCluster, l.Cluster.Kubeconfig = false, args[0]
+				if len(args) == 2 {
+					l.Cluster.Context = args[1]
+				}
+			case "region", "zone":
+				if len(args) != 1 {
+					return nil, c.Errf("%s needs exactly one value, got %d arguments", opt, len(args))
+				}
+				if err := checkLabel(args[0]); err != nil {
+					return nil, c.Errf("%s %q: %v", opt, args[0], err)
+				}
+				if opt == "region" {
+					l.Region = strings.ToLower(args[0])
+				} else {
+					l.Zone = strings.ToLower(args[0])
+				}
+			case "ttl":
+				if len(args) != 1 {
+					return nil, c.Errf("ttl needs exactly one SECONDS value, got %d arguments", len(args))
+				}
+				t, err := strconv.Atoi(args[0])
+				if err != nil || t < 0 || t > 3600 {
+					return nil, c.Errf("ttl %q: must be an integer in [0, 3600]", args[0])
+				}
+				l.TTL = uint32(t)
+			case "label":
+				if len(args) != 1 {
+					return nil, c.Errf("label needs exactly one KEY, got %d arguments", len(args))
+				}
+				if errs := validation.IsQualifiedName(args[0]); len(errs) > 0 {
+					return nil, c.Errf("label %q: %s", args[0], strings.Join(errs, "; "))
+				}
+				l.Label = args[0]
+			default:
+				// NAME DOMAIN: a federation and the domain its names live in.
+				if len(args) != 1 {
+					return nil, c.Errf("unknown option %q (a federation line is NAME DOMAIN)", opt)
+				}
+				name := strings.ToLower(opt)
+				if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
+					return nil, c.Errf("federation name %q: %s", opt, strings.Join(errs, "; "))
+				}
+				domain := dns.Fqdn(strings.ToLower(args[0]))
+				if _, ok := dns.IsDomainName(domain); !ok || dns.CountLabel(domain) < 1 {
+					return nil, c.Errf("federation %s: domain %q is not a domain name", opt, args[0])
+				}
+				if _, dup := l.Federations[name]; dup {
+					return nil, c.Errf("federation %s defined twice", opt)
+				}
+				l.Federations[name] = domain
+			}
+		}
+	}
+	if len(l.Federations) == 0 {
+		return nil, c.Err("federation needs a member block (authoritative mode) or at least one NAME DOMAIN line (member mode)")
+	}
+	l.Cluster.Region = l.Region
+	if l.Zone != "" {
+		l.Cluster.Zones = []string{l.Zone}
+	}
+	l.Cluster.NoNodes = l.Region != "" && l.Zone != ""
+	return l, nil
 }

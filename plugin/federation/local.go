@@ -1,0 +1,195 @@
+package federation
+
+import (
+	"context"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/pkg/nonwriter"
+	"github.com/coredns/coredns/plugin/pkg/upstream"
+	"github.com/coredns/coredns/request"
+
+	"github.com/miekg/dns"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// Local is the federation plugin in member mode: it runs in the CoreDNS that
+// serves a member cluster's own domain (cluster.local) and answers the names a
+// pod's search path makes of S.N.F, that is S.N.F.svc.cluster.local:
+//
+//   - when the local copy of the Service has a ready endpoint: a CNAME to
+//     S.N.svc.cluster.local plus what the next plugin (kubernetes) answers for it;
+//   - otherwise: a CNAME to S.N.F.svc.ZONE.REGION.DOMAIN, chased through the
+//     server (a stub domain forwards DOMAIN to the federation's name servers).
+//
+// Every other name goes to the next plugin untouched. This is what kube-dns's
+// --federations flag and CoreDNS's federation plugin (removed in 1.7.0) did.
+type Local struct {
+	Next plugin.Handler
+
+	Zones       []string          // the cluster domains, e.g. "cluster.local."
+	Federations map[string]string // federation name -> its domain, e.g. "example.com."
+	Region      string            // from the Corefile; empty means discovered
+	Zone        string            // from the Corefile; empty means discovered
+	TTL         uint32
+	Label       string
+	Cluster     *Member // the local cluster
+
+	lookup   func(ctx context.Context, state request.Request, name string, qtype uint16) (*dns.Msg, error)
+	nodeName string // this pod's node (NODE_NAME), to pick its zone in a multi-zone cluster
+	cancel   context.CancelFunc
+}
+
+// NewLocal returns a Local with the defaults of the Corefile reference.
+func NewLocal() *Local {
+	return &Local{
+		Federations: map[string]string{},
+		TTL:         30,
+		Label:       DefaultLabel,
+		lookup:      upstream.New().Lookup,
+		nodeName:    os.Getenv("NODE_NAME"),
+	}
+}
+
+// Name implements plugin.Handler.
+func (l *Local) Name() string { return pluginName }
+
+// Start watches the local cluster. Services are selected by the label key with
+// any of the configured federation names as value.
+func (l *Local) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	l.cancel = cancel
+	names := make([]string, 0, len(l.Federations))
+	for f := range l.Federations {
+		names = append(names, f)
+	}
+	sel, err := labels.Parse(l.Label + " in (" + strings.Join(names, ",") + ")")
+	if err != nil {
+		sel = labels.Everything() // unreachable: the parser validated label and names
+	}
+	l.Cluster.changed = func(string) {}
+	l.Cluster.watch(sel)
+	go l.Cluster.run(ctx, time.Hour, func() {})
+}
+
+// Stop ends the watches.
+func (l *Local) Stop() {
+	if l.cancel != nil {
+		l.cancel()
+	}
+}
+
+// Ready implements ready.Readiness.
+func (l *Local) Ready() bool { return l.Cluster.synced.Load() }
+
+// ServeDNS implements plugin.Handler.
+func (l *Local) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	state := request.Request{W: w, Req: r}
+	qname := state.Name()
+	zone := plugin.Zones(l.Zones).Matches(qname)
+	if zone == "" || state.QClass() != dns.ClassINET {
+		return plugin.NextOrFailure(l.Name(), l.Next, ctx, w, r)
+	}
+	// S.N.F.svc.ZONE: exactly four labels below the zone, the last one "svc".
+	labels := dns.SplitDomainName(qname[:len(qname)-len(zone)])
+	if len(labels) != 4 || labels[3] != "svc" {
+		return plugin.NextOrFailure(l.Name(), l.Next, ctx, w, r)
+	}
+	svc, ns, fed := labels[0], labels[1], labels[2]
+	domain, ok := l.Federations[fed]
+	if !ok {
+		return plugin.NextOrFailure(l.Name(), l.Next, ctx, w, r)
+	}
+	if !l.Cluster.synced.Load() {
+		return dns.RcodeServerFailure, nil // never a false answer before the first sync
+	}
+
+	m := new(dns.Msg)
+	m.SetReply(r)
+	m.Authoritative = true
+
+	if sh := l.Cluster.shard(ns + "/" + svc); sh != nil && sh.Ready {
+		target := svc + "." + ns + ".svc." + zone
+		if local := l.askNext(ctx, state, target); local != nil {
+			m.Answer = append([]dns.RR{l.cname(state.QName(), target)}, local.Answer...)
+			m.Ns = local.Ns
+			w.WriteMsg(m)
+			return dns.RcodeSuccess, nil
+		}
+	}
+
+	target := svc + "." + ns + "." + fed + ".svc." + l.location() + domain
+	m.Answer = []dns.RR{l.cname(state.QName(), target)}
+	if state.QType() != dns.TypeCNAME {
+		if res, err := l.lookup(ctx, state, target, state.QType()); err == nil && res != nil {
+			m.Answer = append(m.Answer, res.Answer...)
+			m.Ns = res.Ns
+			// The chased target's rcode is the answer's rcode (RFC 6604).
+			m.Rcode = res.Rcode
+		}
+	}
+	w.WriteMsg(m)
+	return dns.RcodeSuccess, nil
+}
+
+// askNext asks the next plugin (kubernetes) for the local Service's name and
+// returns its answer when it has one.
+func (l *Local) askNext(ctx context.Context, state request.Request, target string) *dns.Msg {
+	req := state.NewWithQuestion(target, state.QType())
+	nw := nonwriter.New(state.W)
+	if _, err := plugin.NextOrFailure(l.Name(), l.Next, ctx, nw, req.Req); err != nil {
+		return nil
+	}
+	if nw.Msg == nil || nw.Msg.Rcode != dns.RcodeSuccess {
+		return nil
+	}
+	return nw.Msg
+}
+
+func (l *Local) cname(owner, target string) dns.RR {
+	return &dns.CNAME{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: l.TTL}, Target: target}
+}
+
+// location returns "ZONE.REGION.", "REGION." or "" (global): the most specific
+// level this cluster's place is known at.
+func (l *Local) location() string {
+	region, zone := l.Region, l.Zone
+	if region == "" || zone == "" {
+		var regions, zones []string
+		var nodeZone string
+		for _, p := range l.Cluster.topology() {
+			if p.Region != "" && !slices.Contains(regions, p.Region) {
+				regions = append(regions, p.Region)
+			}
+			if p.Zone != "" && !slices.Contains(zones, p.Zone) {
+				zones = append(zones, p.Zone)
+			}
+		}
+		if l.nodeName != "" && l.Cluster.nodes != nil {
+			if obj, ok, _ := l.Cluster.nodes.GetStore().GetByKey(l.nodeName); ok {
+				nodeZone = obj.(*node).Zone
+			}
+		}
+		if region == "" && len(regions) == 1 {
+			region = regions[0]
+		}
+		if zone == "" {
+			switch {
+			case nodeZone != "":
+				zone = nodeZone
+			case len(zones) == 1:
+				zone = zones[0]
+			}
+		}
+	}
+	switch {
+	case region == "":
+		return ""
+	case zone == "":
+		return region + "."
+	}
+	return zone + "." + region + "."
+}
