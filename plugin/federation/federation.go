@@ -22,6 +22,7 @@ import (
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
 )
 
 const pluginName = "federation"
@@ -71,6 +72,12 @@ func New() *Federation {
 		dirty:          map[string]struct{}{},
 		kick:           make(chan struct{}, 1),
 	}
+}
+
+// NewMember returns a member cluster watched through client instead of a
+// kubeconfig, for programs and tests that assemble a Federation without a Corefile.
+func NewMember(name string, client kubernetes.Interface) *Member {
+	return &Member{Name: name, client: client}
 }
 
 // Name implements plugin.Handler.
