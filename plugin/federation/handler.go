@@ -2,6 +2,7 @@ package federation
 
 import (
 	"context"
+	"strings"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/metrics"
@@ -14,8 +15,13 @@ import (
 // locks, no listing, and no records built per query.
 func (f *Federation) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 	state := request.Request{W: w, Req: r}
-	qname := state.Name()
-	if !dns.IsSubDomain(f.Zone, qname) {
+	if len(r.Question) != 1 {
+		return plugin.NextOrFailure(f.Name(), f.Next, ctx, w, r)
+	}
+	// The question name as it came off the wire, lower-cased (no copy when it
+	// already is); names keep their escapes, as the snapshot's keys do.
+	qname := strings.ToLower(r.Question[0].Name)
+	if !inZone(qname, f.Zone) {
 		return plugin.NextOrFailure(f.Name(), f.Next, ctx, w, r)
 	}
 	server := metrics.WithServer(ctx)
@@ -77,4 +83,14 @@ func (f *Federation) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 	answers.WithLabelValues(server, string(kind)).Inc()
 	w.WriteMsg(m)
 	return dns.RcodeSuccess, nil
+}
+
+// inZone reports whether qname is zone or below it; both are lower case and fully
+// qualified.
+func inZone(qname, zone string) bool {
+	if !strings.HasSuffix(qname, zone) {
+		return false
+	}
+	n := len(qname) - len(zone)
+	return n == 0 || zone == "." || qname[n-1] == '.'
 }
