@@ -161,7 +161,7 @@ func (cfg *Config) complete() error {
 func (l *Lab) start(ctx context.Context) error {
 	var err error
 	if l.dir == "" {
-		if l.dir, err = os.MkdirTemp("", "fedlab-"); err != nil {
+		if l.dir, err = makeTempDir(); err != nil {
 			return err
 		}
 		l.tempDir = true

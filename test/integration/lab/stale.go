@@ -1,0 +1,84 @@
+package lab
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// ownerFile in a lab's temporary directory records the process that made
+// it, so a later lab can remove what a killed one left behind.
+const ownerFile = "owner"
+
+// tempPrefix starts the name of every temporary lab directory.
+const tempPrefix = "fedlab-"
+
+// makeTempDir creates the lab's temporary directory, first removing those
+// of labs whose process is gone (a test binary killed by its timeout never
+// runs Close; its children die with it, its directory does not).
+func makeTempDir() (string, error) {
+	removeStaleTempDirs()
+	dir, err := os.MkdirTemp("", tempPrefix)
+	if err != nil {
+		return "", err
+	}
+	start, err := ProcessStartTime(os.Getpid())
+	if err == nil {
+		owner := fmt.Sprintf("%d %s\n", os.Getpid(), start)
+		err = os.WriteFile(filepath.Join(dir, ownerFile), []byte(owner), 0o644)
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	return dir, nil
+}
+
+func removeStaleTempDirs() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), tempPrefix+"*"))
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b))
+		if len(f) != 2 {
+			continue
+		}
+		pid, err := strconv.Atoi(f[0])
+		if err != nil {
+			continue
+		}
+		if start, err := ProcessStartTime(pid); err == nil && start == f[1] {
+			continue // its lab is still running
+		}
+		os.RemoveAll(dir)
+	}
+}
+
+// ProcessStartTime returns field 22 of /proc/PID/stat, the process's start
+// time in clock ticks since boot: with the pid, it names a process even
+// after the pid is reused. A zombie counts as gone.
+func ProcessStartTime(pid int) (string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "", err
+	}
+	// The command name (field 2) may contain spaces; the fields after it
+	// start at the last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return "", fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	fields := strings.Fields(s[i+1:])
+	if len(fields) < 20 {
+		return "", fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	if fields[0] == "Z" {
+		return "", fmt.Errorf("process %d is a zombie", pid)
+	}
+	return fields[19], nil
+}
