@@ -69,9 +69,9 @@ func envName(cluster string) string {
 	}, cluster))
 }
 
-// writeEnv writes the env file atomically; its last line is readyMarker.
-func writeEnv(path string, s *session) error {
-	info := s.info()
+// writeEnvInfo writes the env file atomically, as the process that owns
+// the lab; its last line is readyMarker.
+func writeEnvInfo(path string, info labInfo) error {
 	host, port, _ := strings.Cut(info.DNS, ":")
 	var b strings.Builder
 	fmt.Fprintf(&b, "# fedlab lab started %s. Load it with: . %s\n", time.Now().Format(time.RFC3339), path)

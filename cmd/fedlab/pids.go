@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/coredns-fed/coredns-fed/test/integration/lab"
 )
 
 // pidRecord is one line of the pids file: a role, a pid and the process's
@@ -21,7 +23,7 @@ type pidRecord struct {
 // alive reports whether the recorded process still runs: same pid, same
 // start time.
 func (r pidRecord) alive() bool {
-	start, err := startTime(r.pid)
+	start, err := lab.ProcessStartTime(r.pid)
 	return err == nil && start == r.start
 }
 
@@ -39,7 +41,7 @@ func writePIDs(path string, pids map[string]int) error {
 	})
 	var b strings.Builder
 	for _, role := range roles {
-		start, err := startTime(pids[role])
+		start, err := lab.ProcessStartTime(pids[role])
 		if err != nil {
 			continue
 		}
@@ -72,30 +74,6 @@ func readPIDs(path string) ([]pidRecord, error) {
 		recs = append(recs, pidRecord{role: fields[0], pid: pid, start: fields[2]})
 	}
 	return recs, sc.Err()
-}
-
-// startTime returns field 22 of /proc/PID/stat, the process's start time in
-// clock ticks since boot.
-func startTime(pid int) (string, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return "", err
-	}
-	// The command name (field 2) may contain spaces; fields after it
-	// start at the last ')'.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return "", fmt.Errorf("malformed /proc/%d/stat", pid)
-	}
-	fields := strings.Fields(s[i+1:])
-	if len(fields) < 20 {
-		return "", fmt.Errorf("malformed /proc/%d/stat", pid)
-	}
-	if fields[0] == "Z" {
-		return "", fmt.Errorf("process %d is a zombie", pid)
-	}
-	return fields[19], nil
 }
 
 // kill sends sig to the recorded process's group (every lab child leads its

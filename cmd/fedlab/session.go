@@ -73,7 +73,7 @@ func (s *session) start(ctx context.Context) error {
 	}
 	s.ctl = &http.Server{Handler: s.controlHandler()}
 	go s.ctl.Serve(l)
-	return writeEnv(filepath.Join(s.dir, envFile), s)
+	return writeEnvInfo(filepath.Join(s.dir, envFile), s.info())
 }
 
 // close stops the lab and removes the lab directory, except the
