@@ -5,7 +5,7 @@
 GO       ?= go
 BIN      := $(CURDIR)/bin
 KUBE_VERSION := v1.34.4
-APT_PKGS := etcd-server:etcd bind9-dnsutils:dig
+APT_PKGS := etcd-server:etcd bind9-dnsutils:dig curl:curl
 
 export PATH := $(BIN):$(PATH)
 
@@ -52,18 +52,22 @@ fmt-check:
 unit:
 	$(GO) test -race ./plugin/... ./cmd/...
 
+# integration starts one lab (etcd, four kube-apiservers, coredns-fed on
+# loopback) for the whole test binary; see test/integration/README.md.
 integration: tools build
 	$(GO) test -count=1 -timeout 30m ./test/integration/...
 
 test: fmt-check vet unit integration
 
+# demo runs the seed lab in the foreground until Ctrl-C; lab-up starts it in
+# the background and leaves .lab/env for scripts; lab-down stops it.
 demo: tools build
 	$(BIN)/fedlab demo
 
 lab-up: tools build
 	$(BIN)/fedlab up
 
-lab-down:
+lab-down: $(BIN)/fedlab
 	$(BIN)/fedlab down
 
 clean:
