@@ -1,0 +1,61 @@
+package federation
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+func TestTransfer(t *testing.T) {
+	cs := seed()
+	cs[1].objs[1] = testSlice("mynamespace", "nginx", ptr(false))
+	f, _ := newTestFederation(t, cs, func(f *Federation) {
+		f.ns = []nameServer{{name: "ns1.example.com.", addrs: mustAddrs("192.0.2.53")}}
+	})
+	if _, err := f.Transfer("example.org.", 0); err == nil {
+		t.Error("transfer of another zone: no error")
+	}
+	ch, err := f.Transfer("example.com.", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rrs []dns.RR
+	for part := range ch {
+		rrs = append(rrs, part...)
+	}
+	var lines []string
+	for _, rr := range rrs {
+		lines = append(lines, rr.String())
+	}
+	text := strings.Join(lines, "\n")
+	if rrs[0].Header().Rrtype != dns.TypeSOA || rrs[len(rrs)-1].Header().Rrtype != dns.TypeSOA {
+		t.Errorf("transfer does not start and end with the SOA:\n%s", text)
+	}
+	for _, want := range []string{
+		"example.com.\t30\tIN\tNS\tns1.example.com.",
+		"ns1.example.com.\t30\tIN\tA\t192.0.2.53",
+		nginx("") + "\t30\tIN\tA\t192.0.2.1",
+		nginx("europe-west1.") + "\t30\tIN\tCNAME\t" + nginx(""),
+		nginx("europe-west1-b.europe-west1.") + "\t30\tIN\tCNAME\t" + nginx("europe-west1."),
+		nginx("us-east1-b.") + "\t30\tIN\tA\t192.0.2.3",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("transfer lacks %q:\n%s", want, text)
+		}
+	}
+	// 1 SOA + NS + glue + global 3 A + 4 regions + 8 zone names + SOA.
+	if len(rrs) != 1+1+1+3+4+8+1 {
+		t.Errorf("transfer has %d records, want 19:\n%s", len(rrs), text)
+	}
+	// IXFR from the current serial: the SOA alone.
+	serial := rrs[0].(*dns.SOA).Serial
+	ch, _ = f.Transfer("example.com.", serial)
+	n := 0
+	for part := range ch {
+		n += len(part)
+	}
+	if n != 1 {
+		t.Errorf("IXFR at the current serial sent %d records, want the SOA only", n)
+	}
+}
