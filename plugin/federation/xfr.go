@@ -57,4 +57,3 @@ func (f *Federation) Transfer(zone string, serial uint32) (<-chan []dns.RR, erro
 
 // serialNewer reports whether a is newer than b in RFC 1982 serial arithmetic.
 func serialNewer(a, b uint32) bool { return a != b && a-b < 1<<31 }
-
