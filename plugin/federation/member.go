@@ -163,7 +163,15 @@ func (m *Member) watch(selector labels.Selector) {
 	if m.nodes != nil {
 		m.nodes.AddEventHandler(cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(any) { m.nodesChanged() },
-			UpdateFunc: func(any, any) { m.nodesChanged() },
+			UpdateFunc: func(oldObj, newObj any) {
+				// Node status heartbeats are most updates; only topology labels matter.
+				o, ok1 := oldObj.(*node)
+				n, ok2 := newObj.(*node)
+				if ok1 && ok2 && o.Region == n.Region && o.Zone == n.Zone {
+					return
+				}
+				m.nodesChanged()
+			},
 			DeleteFunc: func(any) { m.nodesChanged() },
 		})
 	}
@@ -221,14 +229,15 @@ func (m *Member) sliceChanged(obj any) {
 // nodesChanged recomputes the member's topology; a change rebuilds every service,
 // other Node updates (heartbeats, conditions) are ignored.
 func (m *Member) nodesChanged() {
+	if !m.synced.Load() {
+		return // run computes the topology once the initial list is in
+	}
 	t := m.discoverTopology()
 	if old := m.topo.Load(); old != nil && slices.Equal(*old, t) {
 		return
 	}
 	m.topo.Store(&t)
-	if m.synced.Load() {
-		m.changed("")
-	}
+	m.changed("")
 }
 
 // discoverTopology merges the Corefile's region and zones with the Nodes' labels:
