@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -38,6 +39,9 @@ func (b *backend) start() error {
 		return nil
 	}
 	l, err := net.Listen("tcp", hostPort(b.addr, BackendPort))
+	if errors.Is(err, syscall.EACCES) {
+		return fmt.Errorf("backend of %s: %w (port %d needs root or CAP_NET_BIND_SERVICE)", b.name, err, BackendPort)
+	}
 	if err != nil {
 		return fmt.Errorf("backend of %s: %w", b.name, err)
 	}
