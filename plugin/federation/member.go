@@ -45,6 +45,7 @@ type Member struct {
 	synced  atomic.Bool // every informer has synced
 	gaveUp  atomic.Bool // not synced within the startup timeout; the federation serves without it
 	topo    atomic.Pointer[[]place]
+	topoMu  sync.Mutex
 	mu      sync.Mutex
 	status  MemberStatus
 	changed func(key string) // a Service's inputs changed ("" = everything)
@@ -162,7 +163,7 @@ func (m *Member) watch(selector labels.Selector) {
 	})
 	if m.nodes != nil {
 		m.nodes.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc:    func(any) { m.nodesChanged() },
+			AddFunc: func(any) { m.nodesChanged() },
 			UpdateFunc: func(oldObj, newObj any) {
 				// Node status heartbeats are most updates; only topology labels matter.
 				o, ok1 := oldObj.(*node)
@@ -226,18 +227,25 @@ func (m *Member) sliceChanged(obj any) {
 	}
 }
 
-// nodesChanged recomputes the member's topology; a change rebuilds every service,
-// other Node updates (heartbeats, conditions) are ignored.
+// nodesChanged recomputes the member's topology; a change rebuilds every service.
 func (m *Member) nodesChanged() {
-	if !m.synced.Load() {
-		return // run computes the topology once the initial list is in
+	if m.synced.Load() && m.refreshTopology() {
+		m.changed("")
 	}
+}
+
+// refreshTopology recomputes the topology from the Node store and reports whether
+// it changed. The lock orders concurrent refreshes, so the last one stored saw
+// the newest store.
+func (m *Member) refreshTopology() bool {
+	m.topoMu.Lock()
+	defer m.topoMu.Unlock()
 	t := m.discoverTopology()
 	if old := m.topo.Load(); old != nil && slices.Equal(*old, t) {
-		return
+		return false
 	}
 	m.topo.Store(&t)
-	m.changed("")
+	return true
 }
 
 // discoverTopology merges the Corefile's region and zones with the Nodes' labels:
@@ -319,9 +327,8 @@ func (m *Member) run(ctx context.Context, startupTimeout time.Duration, synced f
 	defer tick.Stop()
 	for {
 		if m.hasSynced() {
-			t := m.discoverTopology()
-			m.topo.Store(&t)
 			m.synced.Store(true)
+			m.refreshTopology()
 			m.setConnected(true, nil)
 			memberSynced.WithLabelValues(m.server, m.Name).Set(1)
 			if m.gaveUp.Load() {
