@@ -218,6 +218,22 @@ func eventuallyWithin(t testing.TB, timeout time.Duration, name string, qtype ui
 	}
 }
 
+// soaSerial returns the serial of the zone's SOA.
+func soaSerial(t testing.TB) uint32 {
+	t.Helper()
+	r, err := exchange(lab.SeedDomain+".", dns.TypeSOA)
+	if err != nil {
+		t.Fatalf("SOA %s: %v", lab.SeedDomain, err)
+	}
+	for _, rr := range r.Answer {
+		if soa, ok := rr.(*dns.SOA); ok {
+			return soa.Serial
+		}
+	}
+	t.Fatalf("SOA %s: no SOA in the answer:\n%s", lab.SeedDomain, r)
+	return 0
+}
+
 // alive fails the test at once when coredns-fed is no longer running: no
 // answer will come.
 func alive(t testing.TB) {

@@ -73,6 +73,7 @@ func regionLosesEndpoints(t *testing.T) {
 	eu := cluster(t, europe)
 	others := except(europe)
 	zone := eu.Zones[0]
+	serial := soaSerial(t)
 
 	setReady(t, europe, false)
 	t.Cleanup(func() { setReady(t, europe, true) })
@@ -87,6 +88,9 @@ func regionLosesEndpoints(t *testing.T) {
 	eventually(t, zoneRegionName(zone, eu.Region), dns.TypeA, positive(append(
 		[]string{cname(zoneRegionName(zone, eu.Region), regionName(eu.Region)), cname(regionName(eu.Region), globalName())},
 		as(globalName(), others...)...)...))
+	if now := soaSerial(t); now <= serial {
+		t.Errorf("SOA serial %d after europe's change, was %d: it should grow", now, serial)
+	}
 	// The other regions are untouched.
 	for _, c := range others {
 		expect(t, regionName(c.Region), dns.TypeA, positive(as(regionName(c.Region), c)...))
