@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -57,6 +59,10 @@ func prepareAPIServer(c *Cluster, ca *authority, adminToken string) error {
 	return os.WriteFile(filepath.Join(c.dir, "tokens.csv"), []byte(tokens), 0o600)
 }
 
+// failedChecks picks the failing checks out of a /readyz error, which
+// otherwise lists every passing one too.
+var failedChecks = regexp.MustCompile(`\[-\][^\\\n"]*`)
+
 // waitReady polls the member's /readyz with the admin client until it
 // answers ok, which includes RBAC's bootstrap roles being in place.
 func waitReady(ctx context.Context, c *Cluster, client kubernetes.Interface) error {
@@ -65,6 +71,9 @@ func waitReady(ctx context.Context, c *Cluster, client kubernetes.Interface) err
 	err := poll(ctx, c.apiserver, func() error {
 		body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
 		if err != nil {
+			if failed := failedChecks.FindAllString(err.Error(), -1); len(failed) > 0 {
+				return fmt.Errorf("readyz: %s", strings.Join(failed, ", "))
+			}
 			return err
 		}
 		if string(body) != "ok" {

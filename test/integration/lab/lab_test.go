@@ -119,3 +119,12 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+func TestFailedChecks(t *testing.T) {
+	msg := `an error on the server ("[+]ping ok\n[-]poststarthook/rbac/bootstrap-roles failed: reason withheld\n[+]etcd ok\n[-]poststarthook/x failed: reason withheld\nreadyz check failed") has prevented the request from succeeding`
+	got := strings.Join(failedChecks.FindAllString(msg, -1), ", ")
+	want := "[-]poststarthook/rbac/bootstrap-roles failed: reason withheld, [-]poststarthook/x failed: reason withheld"
+	if got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
