@@ -1,3 +1,219 @@
 // Package shardhealth probes the load-balancer addresses of federation shards and
 // tracks member-cluster liveness, so that federation answers only addresses that work.
+//
+// It plugs into the federation plugin of the same server block through
+// federation.Health: during each snapshot build federation asks Usable which
+// addresses of a shard may be answered, and shardhealth asks for a rebuild
+// (HealthChanged) whenever its answer changes. It answers no queries itself and
+// never runs on the query path.
 package shardhealth
+
+import (
+	"context"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/coredns-fed/coredns-fed/plugin/federation"
+
+	clog "github.com/coredns/coredns/plugin/pkg/log"
+)
+
+const pluginName = "shardhealth"
+
+var log = clog.NewWithPlugin(pluginName)
+
+// ShardHealth is the shardhealth plugin. It implements federation.Health.
+type ShardHealth struct {
+	Probe         Probe // the default probe; Kind "off" disables probing unless a Service asks for it
+	Interval      time.Duration
+	Timeout       time.Duration
+	Rise, Fall    int     // consecutive results before an address changes state
+	Jitter        float64 // fraction of Interval, in [0, 0.5]
+	MaxConcurrent int
+	Grace         time.Duration // how long a member may be unreachable before it is stale
+
+	sink   federation.HealthSink
+	prober Prober
+	clock  clock
+	rand   func() float64 // uniform in [0, 1)
+	server string
+
+	mu      sync.Mutex
+	checks  map[target]*check
+	queue   checkQueue
+	configs map[string]*shardConfig // by shard: member/namespace/name
+	members map[string]*memberState // by member name
+	active  int                     // probes handed to workers and not finished
+
+	livenessMu sync.Mutex // serializes checkLiveness
+
+	kick   chan struct{}
+	work   chan *check
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New returns a ShardHealth with the defaults of the Corefile reference.
+func New() *ShardHealth {
+	return &ShardHealth{
+		Probe:         Probe{Kind: kindHTTP, Path: "/", ExpectMin: 200, ExpectMax: 399},
+		Interval:      5 * time.Second,
+		Timeout:       2 * time.Second,
+		Rise:          2,
+		Fall:          2,
+		Jitter:        0.1,
+		MaxConcurrent: 64,
+		Grace:         30 * time.Second,
+
+		prober:  netProber{},
+		clock:   realClock{},
+		rand:    rand.Float64,
+		checks:  map[target]*check{},
+		configs: map[string]*shardConfig{},
+		members: map[string]*memberState{},
+		kick:    make(chan struct{}, 1),
+	}
+}
+
+// Start installs h in sink and starts probing and watching member liveness. It
+// must run before the federation builds its first snapshot.
+func (h *ShardHealth) Start(sink federation.HealthSink) {
+	h.sink = sink
+	sink.SetHealth(h)
+	sink.OnSnapshot(h.reconcile)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	h.work = make(chan *check)
+	h.wg.Add(2 + h.MaxConcurrent)
+	go func() { defer h.wg.Done(); h.schedule(ctx) }()
+	go func() { defer h.wg.Done(); h.watchLiveness(ctx) }()
+	for range h.MaxConcurrent {
+		go func() { defer h.wg.Done(); h.worker(ctx) }()
+	}
+}
+
+// Stop ends probing; probes in flight are cancelled.
+func (h *ShardHealth) Stop() {
+	if h.cancel == nil {
+		return
+	}
+	h.cancel()
+	h.wg.Wait()
+}
+
+// Usable implements federation.Health. It only reads state kept by the probes and
+// the liveness watch, and never blocks on them.
+func (h *ShardHealth) Usable(s *federation.Shard, m federation.MemberStatus) []netip.Addr {
+	p, probed := h.probeFor(s)
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	stale := !m.Connected && h.members[s.Member] != nil && h.members[s.Member].stale
+	if !probed {
+		// Nothing vouches for the shard but its member's API server.
+		if stale {
+			return nil
+		}
+		return s.Addrs
+	}
+	// Probed: the data plane may be fine while the control plane is down, so a
+	// stale member's last known shards stay and the probes decide.
+	out := make([]netip.Addr, 0, len(s.Addrs))
+	for _, a := range s.Addrs {
+		if c := h.checks[target{Addr: a, Probe: p}]; c == nil || c.usable() {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// reconcile runs after every snapshot: it starts checks for addresses that
+// appeared, ends those of addresses that went away and forgets the annotations of
+// Services that are gone.
+func (h *ShardHealth) reconcile() {
+	shards := h.sink.Shards()
+	want := map[target]map[string]struct{}{}
+	seen := make(map[string]struct{}, len(shards))
+	for i := range shards {
+		s := &shards[i]
+		seen[shardID(s)] = struct{}{}
+		if !s.Healthy() {
+			continue // readiness already keeps it out; probe it once it is ready
+		}
+		p, probed := h.probeFor(s)
+		if !probed {
+			continue
+		}
+		key := s.Namespace + "/" + s.Service
+		for _, a := range s.Addrs {
+			t := target{Addr: a, Probe: p}
+			if want[t] == nil {
+				want[t] = map[string]struct{}{}
+			}
+			want[t][key] = struct{}{}
+		}
+	}
+
+	h.mu.Lock()
+	now := h.clock.Now()
+	for t, c := range h.checks {
+		if _, ok := want[t]; !ok {
+			h.removeCheck(c)
+		}
+	}
+	added := false
+	for t, services := range want {
+		c := h.checks[t]
+		if c == nil {
+			c = &check{target: t, index: -1}
+			c.next = now.Add(h.firstDelay())
+			h.checks[t] = c
+			h.queue.push(c)
+			added = true
+		}
+		c.services = services
+	}
+	for id := range h.configs {
+		if _, ok := seen[id]; !ok {
+			delete(h.configs, id)
+		}
+	}
+	h.mu.Unlock()
+	if added {
+		h.wake()
+	}
+}
+
+// removeCheck stops probing c; a probe in flight finishes but its result is dropped.
+func (h *ShardHealth) removeCheck(c *check) {
+	c.removed = true
+	h.queue.remove(c)
+	delete(h.checks, c.target)
+	addressUp.DeleteLabelValues(h.server, c.target.String())
+}
+
+// wake tells the scheduler that the queue changed.
+func (h *ShardHealth) wake() {
+	select {
+	case h.kick <- struct{}{}:
+	default:
+	}
+}
+
+// firstDelay spreads the first probes of new addresses over Jitter × Interval.
+func (h *ShardHealth) firstDelay() time.Duration {
+	return time.Duration(h.rand() * h.Jitter * float64(h.Interval))
+}
+
+// nextDelay is Interval ± Jitter × Interval, uniformly, so that probes started
+// together drift apart.
+func (h *ShardHealth) nextDelay() time.Duration {
+	return time.Duration(float64(h.Interval) * (1 + h.Jitter*(2*h.rand()-1)))
+}
+
+func shardID(s *federation.Shard) string {
+	return s.Member + "/" + s.Namespace + "/" + s.Service
+}
