@@ -1,0 +1,190 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/coredns-fed/coredns-fed/test/integration/lab"
+)
+
+// Server is a DNS server under test, running on 127.0.0.1.
+type Server struct {
+	Name     string // "federation", "file", "whoami", "knot"
+	Addr     string // host:port for DNS
+	Config   string // the Corefile or knot.conf it runs with
+	PprofURL string // coredns-fed's pprof plugin, "" for Knot
+	proc     *process
+}
+
+// PID is the server's process id.
+func (s *Server) PID() int { return s.proc.pid() }
+
+// Stop stops the server.
+func (s *Server) Stop() { s.proc.stop() }
+
+// freeDNSPort returns a port free for both UDP and TCP on 127.0.0.1.
+func freeDNSPort() (int, error) {
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		u.Close()
+		return port, nil
+	}
+	return 0, fmt.Errorf("no port free for both UDP and TCP on 127.0.0.1")
+}
+
+// ServerSpec says how to start one server.
+type ServerSpec struct {
+	Name string
+	Dir  string // working directory for its files and log
+	CPUs string // taskset CPU list, "" for none
+
+	Bin      string         // bin/coredns-fed (Knot: knotd from PATH)
+	Clusters []*lab.Cluster // federation: the members, watched with their reader kubeconfigs
+	ZoneFile string         // file and knot: the zone
+}
+
+// corefile renders the Corefile of a coredns-fed server. Every variant has
+// the same server block around its one answering plugin; pprof only opens an
+// HTTP listener and is not in the query path.
+func (sp ServerSpec) corefile(port, pprofPort int) (string, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s:%d {\n    bind 127.0.0.1\n", Domain, port)
+	switch sp.Name {
+	case "federation":
+		fmt.Fprintf(&b, "    federation %s {\n", Federation)
+		for _, c := range sp.Clusters {
+			fmt.Fprintf(&b, "        member %s {\n            kubeconfig %s\n        }\n", c.Name, c.ReaderKubeconfig)
+		}
+		fmt.Fprintf(&b, "        ns ns1.%s. 192.0.2.53\n", Domain)
+		fmt.Fprintf(&b, "        startup_timeout 5m\n")
+		fmt.Fprintf(&b, "    }\n    transfer {\n        to *\n    }\n")
+	case "file":
+		fmt.Fprintf(&b, "    file %s\n", sp.ZoneFile)
+	case "whoami":
+		fmt.Fprintf(&b, "    whoami\n")
+	default:
+		return "", fmt.Errorf("no Corefile for server %q", sp.Name)
+	}
+	fmt.Fprintf(&b, "    pprof 127.0.0.1:%d\n}\n", pprofPort)
+	return b.String(), nil
+}
+
+// knotConf renders knotd's configuration: one UDP and one TCP worker, the zone
+// from the file, nothing written back.
+func (sp ServerSpec) knotConf(port int) string {
+	return fmt.Sprintf(`server:
+    rundir: "%[1]s"
+    listen: 127.0.0.1@%[2]d
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+
+log:
+  - target: stderr
+    any: warning
+
+database:
+    storage: "%[1]s"
+
+template:
+  - id: default
+    storage: "%[1]s"
+    journal-content: none
+    zonefile-sync: -1
+    zonefile-load: whole
+    semantic-checks: off
+
+zone:
+  - domain: %[3]s
+    file: "%[4]s"
+`, sp.Dir, port, Domain, sp.ZoneFile)
+}
+
+// Start writes the server's configuration and starts it; it does not wait
+// for answers (see WaitAnswering).
+func (sp ServerSpec) Start() (*Server, error) {
+	if err := os.MkdirAll(sp.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	port, err := freeDNSPort()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Name: sp.Name, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
+	logPath := filepath.Join(sp.Dir, sp.Name+".log")
+	var argv []string
+	if sp.Name == "knot" {
+		s.Config = sp.knotConf(port)
+		conf := filepath.Join(sp.Dir, "knot.conf")
+		if err := os.WriteFile(conf, []byte(s.Config), 0o644); err != nil {
+			return nil, err
+		}
+		argv = []string{"knotd", "-c", conf}
+	} else {
+		pprofPort, err := freeDNSPort()
+		if err != nil {
+			return nil, err
+		}
+		if s.Config, err = sp.corefile(port, pprofPort); err != nil {
+			return nil, err
+		}
+		conf := filepath.Join(sp.Dir, "Corefile."+sp.Name)
+		if err := os.WriteFile(conf, []byte(s.Config), 0o644); err != nil {
+			return nil, err
+		}
+		s.PprofURL = fmt.Sprintf("http://127.0.0.1:%d/debug/pprof", pprofPort)
+		argv = []string{sp.Bin, "-conf", conf}
+	}
+	if s.proc, err = startProcess(sp.Name, logPath, sp.CPUs, argv...); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// WaitAnswering asks name A every 10 ms until the server answers NOERROR (the
+// federation answers SERVFAIL until every member has synced; the file plugin
+// until the zone is loaded) and returns when that happened.
+func (s *Server) WaitAnswering(ctx context.Context, name string, timeout time.Duration) (time.Time, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c := &dns.Client{Timeout: 500 * time.Millisecond}
+	m := new(dns.Msg)
+	m.SetQuestion(name, dns.TypeA)
+	last := "no answer"
+	for {
+		if s.proc.exited() {
+			return time.Time{}, s.proc.exitErr()
+		}
+		r, _, err := c.Exchange(m, s.Addr)
+		switch {
+		case err != nil:
+			last = err.Error()
+		case r.Rcode == dns.RcodeSuccess:
+			return time.Now(), nil
+		default:
+			last = dns.RcodeToString[r.Rcode]
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, fmt.Errorf("%s at %s not answering %s: %s", s.Name, s.Addr, name, last)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
