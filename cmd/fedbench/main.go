@@ -1,0 +1,117 @@
+// Command fedbench benchmarks coredns-fed on this machine and writes
+// report.md and report.json: query throughput beside CoreDNS's file and
+// whoami plugins and Knot DNS, propagation of EndpointSlice changes,
+// memory and cold sync against a lab of real kube-apiservers, the same
+// state at 50 members fed synthetically, and the query path's profile.
+//
+//	fedbench [-out DIR] [-smoke] [-services N] [-duration D] [-flips N]
+//	fedbench synthetic -clusters N -services N [-seed] [-benchtime D] -dir DIR
+//
+// It needs bin/coredns-fed and bin/kube-apiserver, etcd, dnsperf, knotd and
+// taskset; `make bench` provides them. See docs/benchmarks.md.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/coredns-fed/coredns-fed/test/bench"
+	"github.com/coredns-fed/coredns-fed/test/integration/lab"
+)
+
+func main() {
+	log.SetFlags(log.Ltime)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "synthetic" {
+		err = synthetic(ctx, os.Args[2:])
+	} else {
+		err = run(ctx, os.Args[1:])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fedbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("fedbench", flag.ExitOnError)
+	out := fs.String("out", "bench-results", "directory for the reports, profiles and logs")
+	smoke := fs.Bool("smoke", false, "a short run on a small federation, to check the harness")
+	services := fs.Int("services", 0, "federated Services per member (default 10000, smoke 300)")
+	duration := fs.Duration("duration", 0, "length of each saturation run (default 20s, smoke 3s)")
+	flips := fs.Int("flips", 0, "EndpointSlice flips for the propagation figure (default 400, smoke 20)")
+	goTool := fs.String("go", "go", "the go command, for go test and go tool pprof")
+	fs.Parse(args)
+
+	o := bench.DefaultOptions(*smoke)
+	root, err := lab.RepoRoot()
+	if err != nil {
+		return err
+	}
+	o.Root, o.Go = root, *goTool
+	if o.Out, err = filepath.Abs(*out); err != nil {
+		return err
+	}
+	if o.Self, err = os.Executable(); err != nil {
+		return err
+	}
+	if *services > 0 {
+		o.Services = *services
+	}
+	if *duration > 0 {
+		o.Duration = *duration
+	}
+	if *flips > 0 {
+		o.Flips = *flips
+	}
+	rep, err := bench.Run(ctx, o)
+	if rep == nil {
+		return err
+	}
+	for _, t := range rep.Targets {
+		met := "met"
+		if !t.Met {
+			met = "NOT met"
+		}
+		log.Printf("%s: %s (goal %s) %s", t.What, t.Measured, t.Goal, met)
+	}
+	log.Printf("reports: %s, %s", filepath.Join(o.Out, "report.md"), filepath.Join(o.Out, "report.json"))
+	return err
+}
+
+// synthetic is the child process of the synthetic part: it prints one
+// bench.Synthetic as JSON on stdout.
+func synthetic(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("fedbench synthetic", flag.ExitOnError)
+	clusters := fs.Int("clusters", 50, "member clusters")
+	services := fs.Int("services", 10000, "federated Services per member")
+	seed := fs.Bool("seed", false, "use the seed's four members (needs -clusters 4)")
+	benchTime := fs.Duration("benchtime", 3*time.Second, "time per ServeDNS benchmark")
+	dir := fs.String("dir", "", "directory for the heap profile")
+	fs.Parse(args)
+	if *dir == "" {
+		return fmt.Errorf("synthetic: -dir is required")
+	}
+	t := bench.WideTopology(*clusters, *services)
+	if *seed {
+		t = bench.SeedTopology(*services)
+		if len(t.Clusters) != *clusters {
+			return fmt.Errorf("synthetic: -seed has %d members, not %d", len(t.Clusters), *clusters)
+		}
+	}
+	s, err := bench.RunSynthetic(ctx, t, *dir, *benchTime)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(s)
+}
