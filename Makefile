@@ -70,5 +70,19 @@ lab-up: tools build
 lab-down: $(BIN)/fedlab
 	$(BIN)/fedlab down
 
+# bench measures throughput beside CoreDNS file/whoami and Knot, propagation,
+# memory and the query path on this machine, and writes $(BENCH_OUT)/report.md
+# and report.json (about 25 minutes; BENCH_SMOKE=1 for a 2-minute check of the
+# harness). Not part of test. See docs/benchmarks.md.
+BENCH_OUT      ?= bench-results
+BENCH_APT_PKGS := dnsperf:dnsperf knot:knotd knot-dnsutils:kdig util-linux:taskset
+
+bench: tools build $(BIN)/fedbench
+	@$(MAKE) --no-print-directory apt APT_PKGS="$(BENCH_APT_PKGS)"
+	$(BIN)/fedbench -out $(BENCH_OUT) -go $(GO) $(if $(BENCH_SMOKE),-smoke)
+
+$(BIN)/fedbench: FORCE
+	$(GO) build -o $@ ./cmd/fedbench
+
 clean:
 	rm -rf $(BIN)
