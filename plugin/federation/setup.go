@@ -2,6 +2,7 @@ package federation
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -33,7 +34,7 @@ func setup(c *caddy.Controller) error {
 	}
 
 	c.OnStartup(func() error {
-		f.server = "dns://" + dnsserver.GetConfig(c).Zone + ":" + dnsserver.GetConfig(c).Port
+		f.server = ServerLabel(dnsserver.GetConfig(c))
 		f.Start()
 		return nil
 	})
@@ -47,6 +48,21 @@ func setup(c *caddy.Controller) error {
 		return f
 	})
 	return nil
+}
+
+// ServerLabel is the "server" label of metrics recorded outside a query (member
+// and snapshot metrics, probes): the address metrics.WithServer gives queries of
+// the same server, such as "dns://:53" or, with bind, "dns://127.0.0.1:53".
+func ServerLabel(cfg *dnsserver.Config) string {
+	host := ""
+	if len(cfg.ListenHosts) > 0 {
+		host = cfg.ListenHosts[0]
+	}
+	transport := cfg.Transport
+	if transport == "" {
+		transport = "dns"
+	}
+	return transport + "://" + net.JoinHostPort(host, cfg.Port)
 }
 
 func parse(c *caddy.Controller) (*Federation, error) {
@@ -299,7 +315,7 @@ func setupLocal(c *caddy.Controller) error {
 		return plugin.Error(pluginName, err)
 	}
 	c.OnStartup(func() error {
-		l.Cluster.server = "dns://" + dnsserver.GetConfig(c).Zone + ":" + dnsserver.GetConfig(c).Port
+		l.Cluster.server = ServerLabel(dnsserver.GetConfig(c))
 		l.Start()
 		return nil
 	})

@@ -42,7 +42,7 @@ func (h *ShardHealth) attach(cfg *dnsserver.Config) error {
 	if !ok {
 		return plugin.Error(pluginName, errors.New("the federation plugin does not implement federation.HealthSink"))
 	}
-	h.server = "dns://" + cfg.Zone + ":" + cfg.Port
+	h.server = federation.ServerLabel(cfg)
 	h.Start(sink)
 	return nil
 }
