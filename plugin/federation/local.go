@@ -5,6 +5,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/coredns/coredns/plugin"
@@ -41,6 +42,16 @@ type Local struct {
 	lookup   func(ctx context.Context, state request.Request, name string, qtype uint16) (*dns.Msg, error)
 	nodeName string // this pod's node (NODE_NAME), to pick its zone in a multi-zone cluster
 	cancel   context.CancelFunc
+
+	view atomic.Pointer[localView] // nil until the local cluster has synced
+	kick chan struct{}
+}
+
+// localView is what member mode answers from, rebuilt when the local cluster
+// changes so that ServeDNS only reads it.
+type localView struct {
+	ready    map[string]struct{} // namespace/name of local Services with a ready endpoint
+	location string              // "ZONE.REGION.", "REGION." or ""
 }
 
 // NewLocal returns a Local with the defaults of the Corefile reference.
@@ -51,6 +62,7 @@ func NewLocal() *Local {
 		Label:       DefaultLabel,
 		lookup:      upstream.New().Lookup,
 		nodeName:    os.Getenv("NODE_NAME"),
+		kick:        make(chan struct{}, 1),
 	}
 }
 
@@ -70,9 +82,38 @@ func (l *Local) Start() {
 	if err != nil {
 		sel = labels.Everything() // unreachable: the parser validated label and names
 	}
-	l.Cluster.changed = func(string) {}
+	l.Cluster.changed = func(string) { l.changed() }
 	l.Cluster.watch(sel)
-	go l.Cluster.run(ctx, time.Hour, func() {})
+	go l.Cluster.run(ctx, time.Hour, l.changed)
+	go l.buildLoop(ctx)
+}
+
+func (l *Local) changed() {
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+// buildLoop rebuilds the view after changes; bursts coalesce into one build.
+func (l *Local) buildLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.kick:
+		}
+		if !l.Cluster.synced.Load() {
+			continue
+		}
+		v := &localView{ready: map[string]struct{}{}, location: l.location()}
+		for _, key := range l.Cluster.serviceKeys() {
+			if sh := l.Cluster.shard(key); sh != nil && sh.Ready {
+				v.ready[key] = struct{}{}
+			}
+		}
+		l.view.Store(v)
+	}
 }
 
 // Stop ends the watches.
@@ -83,7 +124,7 @@ func (l *Local) Stop() {
 }
 
 // Ready implements ready.Readiness.
-func (l *Local) Ready() bool { return l.Cluster.synced.Load() }
+func (l *Local) Ready() bool { return l.view.Load() != nil }
 
 // ServeDNS implements plugin.Handler.
 func (l *Local) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
@@ -103,7 +144,8 @@ func (l *Local) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) 
 	if !ok {
 		return plugin.NextOrFailure(l.Name(), l.Next, ctx, w, r)
 	}
-	if !l.Cluster.synced.Load() {
+	v := l.view.Load()
+	if v == nil {
 		return dns.RcodeServerFailure, nil // never a false answer before the first sync
 	}
 
@@ -111,7 +153,7 @@ func (l *Local) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) 
 	m.SetReply(r)
 	m.Authoritative = true
 
-	if sh := l.Cluster.shard(ns + "/" + svc); sh != nil && sh.Ready {
+	if _, ok := v.ready[ns+"/"+svc]; ok {
 		target := svc + "." + ns + ".svc." + zone
 		if local := l.askNext(ctx, state, target); local != nil {
 			m.Answer = append([]dns.RR{l.cname(state.QName(), target)}, local.Answer...)
@@ -121,7 +163,7 @@ func (l *Local) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) 
 		}
 	}
 
-	target := svc + "." + ns + "." + fed + ".svc." + l.location() + domain
+	target := svc + "." + ns + "." + fed + ".svc." + v.location + domain
 	m.Answer = []dns.RR{l.cname(state.QName(), target)}
 	if state.QType() != dns.TypeCNAME {
 		if res, err := l.lookup(ctx, state, target, state.QType()); err == nil && res != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/coredns/coredns/request"
 
 	"github.com/miekg/dns"
+	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // kubernetesStub stands in for the kubernetes plugin: it answers S.N.svc.cluster.local
@@ -192,4 +193,35 @@ func TestParseLocal(t *testing.T) {
 			t.Errorf("test %d: %v %+v", i, err, l)
 		}
 	}
+}
+
+func TestLocalFollowsChanges(t *testing.T) {
+	c := seed()[3]
+	client := fakeClient(c)
+	l := NewLocal()
+	l.Zones = []string{"cluster.local."}
+	l.Federations = map[string]string{"myfederation": "example.com."}
+	l.Cluster = &Member{Name: "local", client: client}
+	l.Next, l.lookup = kubernetesStub, remoteStub
+	l.Start()
+	t.Cleanup(l.Stop)
+	waitFor(t, "local cluster synced", l.Ready)
+
+	target := func() string {
+		m, _ := serve(t, l, localQ, dns.TypeA)
+		if m == nil || len(m.Answer) == 0 {
+			return ""
+		}
+		return m.Answer[0].(*dns.CNAME).Target
+	}
+	if got := target(); got != "nginx.mynamespace.svc.cluster.local." {
+		t.Fatalf("healthy: CNAME to %q", got)
+	}
+	_, err := client.DiscoveryV1().EndpointSlices("mynamespace").Update(context.Background(), testSlice("mynamespace", "nginx", ptr(false)), meta.UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "CNAME into the federation", func() bool {
+		return target() == "nginx.mynamespace.myfederation.svc.us-central1-b.us-central1.example.com."
+	})
 }
