@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -15,8 +18,12 @@ import (
 // every member synced or declared unreachable after its startup_timeout.
 const corednsReadyTimeout = 90 * time.Second
 
-// CoreDNS is the coredns-fed server the lab runs against its members.
+// CoreDNS is a coredns-fed server the lab runs: the lab's own, serving its
+// federation, or another one started for a test.
 type CoreDNS struct {
+	// Name is empty for the lab's own server, else the name it was started
+	// under.
+	Name string
 	// Addr is the DNS server's host:port, for UDP and TCP.
 	Addr string
 	// Corefile is the path of the Corefile it was started with.
@@ -25,20 +32,50 @@ type CoreDNS struct {
 	// prometheus plugins' endpoints.
 	HealthURL, ReadyURL, MetricsURL string
 
+	lab  *Lab
 	proc *process
 }
 
+// Ports are the loopback ports of one coredns-fed: DNS over UDP and TCP,
+// and the health, ready and prometheus plugins.
+type Ports struct {
+	DNS, Health, Ready, Metrics int
+}
+
+// Variant describes another coredns-fed serving the lab's federation, with
+// a Corefile that differs from the lab's own.
+type Variant struct {
+	// ShardHealth holds the lines of its shardhealth block; nil leaves
+	// shardhealth out.
+	ShardHealth []string
+	// Kubeconfigs replaces members' reader kubeconfigs, by member name;
+	// a value is "PATH" or "PATH CONTEXT", as the kubeconfig option takes.
+	Kubeconfigs map[string]string
+}
+
 // corefile renders the server block for the lab's federation: the zone bound
-// to 127.0.0.1, one member per cluster with its reader kubeconfig, and the
-// ready, health and prometheus plugins on their own loopback ports.
-func (l *Lab) corefile(dnsPort, healthPort, readyPort, metricsPort int) string {
+// to 127.0.0.1, the shardhealth block when there is one, one member per
+// cluster with its reader kubeconfig, and the ready, health and prometheus
+// plugins on their own loopback ports.
+func (l *Lab) corefile(p Ports, v Variant) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s:%d {\n", l.cfg.Domain, dnsPort)
+	fmt.Fprintf(&b, "%s:%d {\n", l.cfg.Domain, p.DNS)
 	fmt.Fprintf(&b, "    bind %s\n", loopback)
+	if v.ShardHealth != nil {
+		fmt.Fprintf(&b, "    shardhealth {\n")
+		for _, line := range v.ShardHealth {
+			fmt.Fprintf(&b, "        %s\n", line)
+		}
+		fmt.Fprintf(&b, "    }\n")
+	}
 	fmt.Fprintf(&b, "    federation %s {\n", l.cfg.Federation)
 	for _, c := range l.clusters {
+		kubeconfig := c.ReaderKubeconfig
+		if k, ok := v.Kubeconfigs[c.Name]; ok {
+			kubeconfig = k
+		}
 		fmt.Fprintf(&b, "        member %s {\n", c.Name)
-		fmt.Fprintf(&b, "            kubeconfig %s\n", c.ReaderKubeconfig)
+		fmt.Fprintf(&b, "            kubeconfig %s\n", kubeconfig)
 		fmt.Fprintf(&b, "        }\n")
 	}
 	for _, line := range l.cfg.FederationOptions {
@@ -48,9 +85,9 @@ func (l *Lab) corefile(dnsPort, healthPort, readyPort, metricsPort int) string {
 	for _, line := range l.cfg.ServerOptions {
 		fmt.Fprintf(&b, "    %s\n", line)
 	}
-	fmt.Fprintf(&b, "    ready %s\n", hostPort(loopback, readyPort))
-	fmt.Fprintf(&b, "    health %s\n", hostPort(loopback, healthPort))
-	fmt.Fprintf(&b, "    prometheus %s\n", hostPort(loopback, metricsPort))
+	fmt.Fprintf(&b, "    ready %s\n", hostPort(loopback, p.Ready))
+	fmt.Fprintf(&b, "    health %s\n", hostPort(loopback, p.Health))
+	fmt.Fprintf(&b, "    prometheus %s\n", hostPort(loopback, p.Metrics))
 	fmt.Fprintf(&b, "    errors\n")
 	fmt.Fprintf(&b, "}\n")
 	if l.cfg.ExtraServerBlocks != "" {
@@ -59,44 +96,90 @@ func (l *Lab) corefile(dnsPort, healthPort, readyPort, metricsPort int) string {
 	return b.String()
 }
 
-// StartCoreDNS writes the Corefile and starts coredns-fed with it, then
-// waits until its ready endpoint answers 200.
+// StartCoreDNS writes the lab's Corefile and starts coredns-fed with it,
+// then waits until its ready endpoint answers 200.
 func (l *Lab) StartCoreDNS(ctx context.Context) (*CoreDNS, error) {
-	if l.dns != nil {
+	l.mu.Lock()
+	started := l.dns != nil
+	l.mu.Unlock()
+	if started {
 		return nil, errors.New("coredns-fed already started")
 	}
+	v := Variant{ShardHealth: l.cfg.ShardHealth}
+	return l.startCoreDNS(ctx, "", func(p Ports) string { return l.corefile(p, v) })
+}
+
+// StartVariant starts another coredns-fed serving the lab's federation with
+// the Corefile changed as v says, beside the lab's own, on ports of its own,
+// for comparing configurations on the same members. Stop it when done; Close
+// stops it too. name tells its files and logs apart.
+func (l *Lab) StartVariant(ctx context.Context, name string, v Variant) (*CoreDNS, error) {
+	return l.StartServer(ctx, name, func(p Ports) string { return l.corefile(p, v) })
+}
+
+// StartServer starts a coredns-fed with the Corefile that corefile renders
+// for the ports the lab picked, and waits until it is ready: the Corefile
+// must serve the ready plugin on Ports.Ready (and should serve health and
+// prometheus on theirs). Stop it when done; Close stops it too.
+func (l *Lab) StartServer(ctx context.Context, name string, corefile func(Ports) string) (*CoreDNS, error) {
+	if !serverName.MatchString(name) {
+		return nil, fmt.Errorf("server name %q: want lower-case letters, digits and '-'", name)
+	}
+	l.mu.Lock()
+	_, taken := l.extra[name]
+	l.mu.Unlock()
+	if taken {
+		return nil, fmt.Errorf("a coredns-fed named %q is already running", name)
+	}
+	return l.startCoreDNS(ctx, name, corefile)
+}
+
+var serverName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+
+// startCoreDNS starts one coredns-fed: the lab's own when name is empty.
+func (l *Lab) startCoreDNS(ctx context.Context, name string, render func(Ports) string) (*CoreDNS, error) {
 	bin := filepath.Join(l.cfg.BinDir, "coredns-fed")
 	if err := checkExecutable(bin, "build it with `make build`"); err != nil {
 		return nil, err
 	}
-	var ports [4]int
+	var p Ports
 	var err error
-	if ports[0], err = freeDNSPort(); err != nil {
+	if p.DNS, err = freeDNSPort(); err != nil {
 		return nil, err
 	}
-	for i := 1; i < len(ports); i++ {
-		if ports[i], err = freePort(); err != nil {
+	for _, port := range []*int{&p.Health, &p.Ready, &p.Metrics} {
+		if *port, err = freePort(); err != nil {
 			return nil, err
 		}
 	}
-	d := &CoreDNS{
-		Addr:       hostPort(loopback, ports[0]),
-		Corefile:   filepath.Join(l.dir, "Corefile"),
-		HealthURL:  "http://" + hostPort(loopback, ports[1]) + "/health",
-		ReadyURL:   "http://" + hostPort(loopback, ports[2]) + "/ready",
-		MetricsURL: "http://" + hostPort(loopback, ports[3]) + "/metrics",
+	corefile, logFile, procName := "Corefile", "coredns-fed.log", "coredns-fed"
+	if name != "" {
+		corefile, logFile, procName = "Corefile."+name, "coredns-fed-"+name+".log", "coredns-fed "+name
 	}
-	if err := os.WriteFile(d.Corefile, []byte(l.corefile(ports[0], ports[1], ports[2], ports[3])), 0o644); err != nil {
+	d := &CoreDNS{
+		Name:       name,
+		Addr:       hostPort(loopback, p.DNS),
+		Corefile:   filepath.Join(l.dir, corefile),
+		HealthURL:  "http://" + hostPort(loopback, p.Health) + "/health",
+		ReadyURL:   "http://" + hostPort(loopback, p.Ready) + "/ready",
+		MetricsURL: "http://" + hostPort(loopback, p.Metrics) + "/metrics",
+		lab:        l,
+	}
+	if err := os.WriteFile(d.Corefile, []byte(render(p)), 0o644); err != nil {
 		return nil, err
 	}
-	d.proc = newProcess("coredns-fed", bin, filepath.Join(l.dir, "coredns-fed.log"), "-conf", d.Corefile)
+	d.proc = newProcess(procName, bin, filepath.Join(l.dir, logFile), "-conf", d.Corefile)
 	if err := d.proc.start(); err != nil {
 		return nil, err
 	}
 	l.mu.Lock()
-	l.dns = d
+	if name == "" {
+		l.dns = d
+	} else {
+		l.extra[name] = d
+	}
 	l.mu.Unlock()
-	l.logf("coredns-fed started (pid %d), DNS on %s", d.proc.pid(), d.Addr)
+	l.logf("%s started (pid %d), DNS on %s", procName, d.proc.pid(), d.Addr)
 
 	ctx, cancel := context.WithTimeout(ctx, corednsReadyTimeout)
 	defer cancel()
@@ -112,17 +195,47 @@ func (l *Lab) StartCoreDNS(ctx context.Context) (*CoreDNS, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("coredns-fed not ready: %w", err)
+		if name != "" {
+			d.Stop()
+		}
+		return nil, fmt.Errorf("%s not ready: %w", procName, err)
 	}
-	l.logf("coredns-fed ready")
+	l.logf("%s ready", procName)
 	return d, nil
 }
 
-// DNS returns the running coredns-fed, or nil before StartCoreDNS.
+// DNS returns the lab's own coredns-fed, or nil before StartCoreDNS.
 func (l *Lab) DNS() *CoreDNS {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.dns
+}
+
+// extraServers returns the servers started with StartServer or StartVariant
+// that have not been stopped, by name.
+func (l *Lab) extraServers() []*CoreDNS {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var ds []*CoreDNS
+	for _, name := range slices.Sorted(maps.Keys(l.extra)) {
+		ds = append(ds, l.extra[name])
+	}
+	return ds
+}
+
+// Stop stops a server started with StartServer or StartVariant and waits
+// for its process to end. It is safe to call more than once. The lab's own
+// coredns-fed stops with the lab.
+func (d *CoreDNS) Stop() {
+	if d.Name == "" {
+		return
+	}
+	d.proc.stop()
+	d.lab.mu.Lock()
+	if d.lab.extra[d.Name] == d {
+		delete(d.lab.extra, d.Name)
+	}
+	d.lab.mu.Unlock()
 }
 
 // PID returns coredns-fed's process id, 0 when it is not running.

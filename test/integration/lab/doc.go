@@ -18,6 +18,13 @@
 // an HTTP server on port 80 answers with the member's name, so a request to
 // an address DNS answered shows which cluster it reached.
 //
+// The lab's coredns-fed probes those backends (Config.ShardHealth; the seed
+// lab's block is SeedShardHealth), so stopping one takes its address out of
+// the answers. A test may run more coredns-fed servers beside it, each on
+// ports of its own: the same federation with another Corefile
+// (StartVariant), or any Corefile, such as a member cluster's DNS
+// (StartServer).
+//
 // In every member the lab applies deploy/member/rbac.yaml and mints a token
 // for its reader ServiceAccount through the TokenRequest API; coredns-fed
 // connects with these reader kubeconfigs, never with admin credentials.

@@ -42,6 +42,10 @@ type Config struct {
 	// Clusters are the members.
 	Clusters []ClusterSpec
 
+	// ShardHealth holds the lines of the shardhealth block in coredns-fed's
+	// server block; nil leaves shardhealth out, so answers follow endpoint
+	// readiness alone.
+	ShardHealth []string
 	// FederationOptions are extra lines for the federation block of the
 	// Corefile, ServerOptions extra plugin lines for its server block, and
 	// ExtraServerBlocks is appended after that block verbatim.
@@ -107,6 +111,7 @@ type Lab struct {
 
 	mu        sync.Mutex
 	dns       *CoreDNS
+	extra     map[string]*CoreDNS
 	closeOnce sync.Once
 }
 
@@ -116,7 +121,7 @@ func Start(ctx context.Context, cfg Config) (*Lab, error) {
 	if err := cfg.complete(); err != nil {
 		return nil, err
 	}
-	l := &Lab{cfg: cfg, dir: cfg.Dir, byName: map[string]*Cluster{}}
+	l := &Lab{cfg: cfg, dir: cfg.Dir, byName: map[string]*Cluster{}, extra: map[string]*CoreDNS{}}
 	if err := l.start(ctx); err != nil {
 		l.Close()
 		return nil, err
@@ -295,6 +300,9 @@ func (l *Lab) eachCluster(fn func(*Cluster) error) error {
 // temporary directory. It is safe to call more than once.
 func (l *Lab) Close() {
 	l.closeOnce.Do(func() {
+		for _, d := range l.extraServers() {
+			d.Stop()
+		}
 		if d := l.DNS(); d != nil {
 			d.proc.stop()
 		}
@@ -359,6 +367,11 @@ func (l *Lab) PIDs() map[string]int {
 	if d := l.DNS(); d != nil {
 		if pid := d.proc.pid(); pid != 0 {
 			pids["coredns-fed"] = pid
+		}
+	}
+	for _, d := range l.extraServers() {
+		if pid := d.proc.pid(); pid != 0 {
+			pids["coredns-fed/"+d.Name] = pid
 		}
 	}
 	return pids

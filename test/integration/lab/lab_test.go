@@ -72,15 +72,22 @@ func TestCorefile(t *testing.T) {
 		{Name: "a", ReaderKubeconfig: "/lab/a/reader.kubeconfig"},
 		{Name: "b", ReaderKubeconfig: "/lab/b/reader.kubeconfig"},
 	}
-	got := l.corefile(1053, 1080, 1181, 1153)
+	got := l.corefile(Ports{DNS: 1053, Health: 1080, Ready: 1181, Metrics: 1153}, Variant{
+		ShardHealth: []string{"probe off", "grace 10s"},
+		Kubeconfigs: map[string]string{"b": "/tmp/minted.kubeconfig b"},
+	})
 	want := `example.com:1053 {
     bind 127.0.0.1
+    shardhealth {
+        probe off
+        grace 10s
+    }
     federation myfederation {
         member a {
             kubeconfig /lab/a/reader.kubeconfig
         }
         member b {
-            kubeconfig /lab/b/reader.kubeconfig
+            kubeconfig /tmp/minted.kubeconfig b
         }
         ttl 5
     }
@@ -93,6 +100,28 @@ func TestCorefile(t *testing.T) {
 `
 	if got != want {
 		t.Errorf("corefile:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestSeedShardHealth checks the seed's shardhealth block against the
+// settings the tests and fedlab derive their timing from.
+func TestSeedShardHealth(t *testing.T) {
+	got := strings.Join(SeedShardHealth(), "\n")
+	want := `probe http 80
+path /
+expect 200-399
+interval 1s
+timeout 500ms
+rise 2
+fall 2
+jitter 10%
+grace 10s`
+	if got != want {
+		t.Errorf("seed shardhealth block:\n%s\nwant:\n%s", got, want)
+	}
+	l := &Lab{cfg: Config{Domain: "example.com", Federation: "f"}}
+	if got := l.corefile(Ports{}, Variant{}); strings.Contains(got, "shardhealth") {
+		t.Errorf("a Variant without ShardHealth has a shardhealth block:\n%s", got)
 	}
 }
 

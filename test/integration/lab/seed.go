@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // The seed's federation: four GCE clusters, one region and zone each,
@@ -23,13 +24,41 @@ var SeedClusters = []ClusterSpec{
 	{Name: "gce-us-central1", Region: "us-central1", Zones: []string{"us-central1-b"}},
 }
 
+// The seed lab's probes: coredns-fed GETs / on every backend's port 80 each
+// second; an address leaves the answers after two failed probes in a row and
+// returns after two good ones, and a member whose kube-apiserver has been
+// silent for ten seconds is stale.
+const (
+	SeedProbeInterval = time.Second
+	SeedProbeTimeout  = 500 * time.Millisecond
+	SeedProbeRise     = 2
+	SeedProbeFall     = 2
+	SeedProbeJitter   = 10 // percent
+	SeedGrace         = 10 * time.Second
+)
+
+// SeedShardHealth returns the lines of the seed lab's shardhealth block.
+func SeedShardHealth() []string {
+	return []string{
+		fmt.Sprintf("probe http %d", BackendPort),
+		"path /",
+		"expect 200-399",
+		"interval " + SeedProbeInterval.String(),
+		"timeout " + SeedProbeTimeout.String(),
+		fmt.Sprintf("rise %d", SeedProbeRise),
+		fmt.Sprintf("fall %d", SeedProbeFall),
+		fmt.Sprintf("jitter %d%%", SeedProbeJitter),
+		"grace " + SeedGrace.String(),
+	}
+}
+
 // BinDirEnv names the environment variable that overrides where the lab
 // finds kube-apiserver and coredns-fed.
 const BinDirEnv = "FEDLAB_BIN_DIR"
 
 // SeedConfig returns the seed lab's configuration for the repository at
 // root: binaries from root/bin (or $FEDLAB_BIN_DIR), RBAC from
-// root/deploy/member/rbac.yaml.
+// root/deploy/member/rbac.yaml, and coredns-fed probing the backends.
 func SeedConfig(root string) Config {
 	bin := filepath.Join(root, "bin")
 	if d := os.Getenv(BinDirEnv); d != "" {
@@ -43,6 +72,7 @@ func SeedConfig(root string) Config {
 		Namespace:    SeedNamespace,
 		Services:     []string{SeedService},
 		Clusters:     append([]ClusterSpec(nil), SeedClusters...),
+		ShardHealth:  SeedShardHealth(),
 	}
 }
 
