@@ -23,14 +23,21 @@ func digAs(name string, clusters ...*lab.Cluster) []digRR {
 	return rrs
 }
 
-// dig runs the real dig against coredns-fed and returns its output.
+// dig runs the real dig against the lab's coredns-fed and returns its
+// output.
 func dig(t testing.TB, args ...string) string {
+	t.Helper()
+	return digAt(t, dnsAddr, args...)
+}
+
+// digAt runs the real dig against the server at addr.
+func digAt(t testing.TB, addr string, args ...string) string {
 	t.Helper()
 	bin, err := exec.LookPath("dig")
 	if err != nil {
 		t.Fatalf("dig not found (%v); `make apt` installs it (Debian package bind9-dnsutils)", err)
 	}
-	host, port, _ := net.SplitHostPort(dnsAddr)
+	host, port, _ := net.SplitHostPort(addr)
 	args = append([]string{"@" + host, "-p", port, "+tries=1", "+time=2"}, args...)
 	out, err := exec.Command(bin, args...).CombinedOutput()
 	if err != nil {
@@ -43,7 +50,13 @@ func dig(t testing.TB, args ...string) string {
 // record per line, in dig's order.
 func digAnswer(t testing.TB, name string) []digRR {
 	t.Helper()
-	out := dig(t, name, "A", "+noall", "+answer")
+	return digAnswerAt(t, dnsAddr, name)
+}
+
+// digAnswerAt is digAnswer against the server at addr.
+func digAnswerAt(t testing.TB, addr, name string) []digRR {
+	t.Helper()
+	out := digAt(t, addr, name, "A", "+noall", "+answer")
 	var rrs []digRR
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		// NAME TTL CLASS TYPE DATA
@@ -53,7 +66,7 @@ func digAnswer(t testing.TB, name string) []digRR {
 		}
 		rrs = append(rrs, digRR{f[0], f[3], f[4]})
 	}
-	t.Logf("dig %s A +noall +answer:\n%s", name, out)
+	t.Logf("dig @%s %s A +noall +answer:\n%s", addr, name, out)
 	return rrs
 }
 

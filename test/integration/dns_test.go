@@ -44,16 +44,19 @@ func zoneRegionName(zone, region string) string {
 type reply struct {
 	rcode  int
 	answer []string
-	// soa requires the zone's SOA in the authority section (negative
-	// answers, RFC 2308).
-	soa bool
+	// soa, when set, requires the SOA of this zone in the authority
+	// section (negative answers, RFC 2308).
+	soa string
 }
 
 func positive(answer ...string) reply { return reply{rcode: dns.RcodeSuccess, answer: answer} }
 
-func nodata() reply { return reply{rcode: dns.RcodeSuccess, soa: true} }
+func nodata() reply { return reply{rcode: dns.RcodeSuccess, soa: lab.SeedDomain + "."} }
 
-func nxdomain() reply { return reply{rcode: dns.RcodeNameError, soa: true} }
+func nxdomain() reply { return nxdomainIn(lab.SeedDomain + ".") }
+
+// nxdomainIn is NXDOMAIN with the SOA of zone.
+func nxdomainIn(zone string) reply { return reply{rcode: dns.RcodeNameError, soa: zone} }
 
 func a(name, ip string) string { return name + " A " + ip }
 
@@ -89,16 +92,21 @@ func except(names ...string) []*lab.Cluster {
 	return cs
 }
 
-// exchange asks coredns-fed one question over UDP, retrying over TCP when
-// the reply is truncated.
+// exchange asks the lab's coredns-fed one question.
 func exchange(name string, qtype uint16) (*dns.Msg, error) {
+	return exchangeAt(dnsAddr, name, qtype)
+}
+
+// exchangeAt asks the server at addr one question over UDP, retrying over
+// TCP when the reply is truncated.
+func exchangeAt(addr, name string, qtype uint16) (*dns.Msg, error) {
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)
 	c := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
-	r, _, err := c.Exchange(m, dnsAddr)
+	r, _, err := c.Exchange(m, addr)
 	if err == nil && r.Truncated {
 		c.Net = "tcp"
-		r, _, err = c.Exchange(m, dnsAddr)
+		r, _, err = c.Exchange(m, addr)
 	}
 	return r, err
 }
@@ -133,15 +141,15 @@ func match(r *dns.Msg, want reply) error {
 	} else if err := chainOrder(r); err != nil {
 		errs = append(errs, err)
 	}
-	if want.soa {
+	if want.soa != "" {
 		ok := false
 		for _, rr := range r.Ns {
-			if soa, isSOA := rr.(*dns.SOA); isSOA && soa.Hdr.Name == lab.SeedDomain+"." {
+			if soa, isSOA := rr.(*dns.SOA); isSOA && strings.EqualFold(soa.Hdr.Name, want.soa) {
 				ok = true
 			}
 		}
 		if !ok {
-			errs = append(errs, fmt.Errorf("no SOA of %s. in authority %v", lab.SeedDomain, r.Ns))
+			errs = append(errs, fmt.Errorf("no SOA of %s in authority %v", want.soa, r.Ns))
 		}
 	}
 	return errors.Join(errs...)
@@ -176,16 +184,23 @@ func sameSet(got, want []string) bool {
 	return slices.Equal(g, w)
 }
 
-// expect asks once and fails the test unless the reply matches.
+// expect asks the lab's coredns-fed once and fails the test unless the
+// reply matches.
 func expect(t testing.TB, name string, qtype uint16, want reply) {
 	t.Helper()
-	r, err := exchange(name, qtype)
+	expectAt(t, fed.DNS(), name, qtype, want)
+}
+
+// expectAt is expect against the server d.
+func expectAt(t testing.TB, d *lab.CoreDNS, name string, qtype uint16, want reply) {
+	t.Helper()
+	r, err := exchangeAt(d.Addr, name, qtype)
 	if err != nil {
-		alive(t)
-		t.Fatalf("%s %s: %v", name, dns.TypeToString[qtype], err)
+		aliveAt(t, d)
+		t.Fatalf("%s %s at %s: %v", name, dns.TypeToString[qtype], serverLabel(d), err)
 	}
 	if err := match(r, want); err != nil {
-		t.Fatalf("%s %s: %v\nfull reply:\n%s", name, dns.TypeToString[qtype], err, r)
+		t.Fatalf("%s %s at %s: %v\nfull reply:\n%s", name, dns.TypeToString[qtype], serverLabel(d), err, r)
 	}
 }
 
@@ -197,25 +212,40 @@ func eventually(t testing.TB, name string, qtype uint16, want reply) {
 
 func eventuallyWithin(t testing.TB, timeout time.Duration, name string, qtype uint16, want reply) {
 	t.Helper()
+	eventuallyAt(t, fed.DNS(), timeout, name, qtype, want)
+}
+
+// eventuallyAt asks the server d until the reply matches or timeout passes,
+// and returns the reply.
+func eventuallyAt(t testing.TB, d *lab.CoreDNS, timeout time.Duration, name string, qtype uint16, want reply) *dns.Msg {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		r, err := exchange(name, qtype)
+		r, err := exchangeAt(d.Addr, name, qtype)
 		if err == nil {
 			err = match(r, want)
 		}
 		if err == nil {
-			return
+			return r
 		}
-		alive(t)
+		aliveAt(t, d)
 		if time.Now().After(deadline) {
 			full := "(no reply)"
 			if r != nil {
 				full = r.String()
 			}
-			t.Fatalf("%s %s did not converge within %s: %v\nlast reply:\n%s", name, dns.TypeToString[qtype], timeout, err, full)
+			t.Fatalf("%s %s at %s did not converge within %s: %v\nlast reply:\n%s", name, dns.TypeToString[qtype], serverLabel(d), timeout, err, full)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// serverLabel names a lab server in failure messages.
+func serverLabel(d *lab.CoreDNS) string {
+	if d.Name == "" {
+		return "coredns-fed " + d.Addr
+	}
+	return "coredns-fed " + d.Name + " " + d.Addr
 }
 
 // soaSerial returns the serial of the zone's SOA.
@@ -238,9 +268,14 @@ func soaSerial(t testing.TB) uint32 {
 // answer will come.
 func alive(t testing.TB) {
 	t.Helper()
+	aliveAt(t, fed.DNS())
+}
+
+func aliveAt(t testing.TB, d *lab.CoreDNS) {
+	t.Helper()
 	select {
-	case <-fed.DNS().Exited():
-		t.Fatalf("coredns-fed is not running: %v", fed.DNS().ExitErr())
+	case <-d.Exited():
+		t.Fatalf("%s is not running: %v", serverLabel(d), d.ExitErr())
 	default:
 	}
 }
@@ -249,11 +284,17 @@ func alive(t testing.TB) {
 // each test starts from it whatever ran before.
 func healthy(t testing.TB) {
 	t.Helper()
-	eventually(t, globalName(), dns.TypeA, positive(as(globalName(), fed.Clusters()...)...))
+	healthyAt(t, fed.DNS())
+}
+
+// healthyAt waits until the server d answers the all-healthy state.
+func healthyAt(t testing.TB, d *lab.CoreDNS) {
+	t.Helper()
+	eventuallyAt(t, d, convergeTimeout, globalName(), dns.TypeA, positive(as(globalName(), fed.Clusters()...)...))
 	for _, c := range fed.Clusters() {
-		eventually(t, regionName(c.Region), dns.TypeA, positive(as(regionName(c.Region), c)...))
+		eventuallyAt(t, d, convergeTimeout, regionName(c.Region), dns.TypeA, positive(as(regionName(c.Region), c)...))
 		for _, z := range c.Zones {
-			eventually(t, zoneName(z), dns.TypeA, positive(as(zoneName(z), c)...))
+			eventuallyAt(t, d, convergeTimeout, zoneName(z), dns.TypeA, positive(as(zoneName(z), c)...))
 		}
 	}
 }

@@ -17,11 +17,12 @@ import (
 	"github.com/coredns-fed/coredns-fed/test/integration/lab"
 )
 
-// fed is the lab shared by every test, and dnsAddr where coredns-fed
-// answers for it.
+// fed is the lab shared by every test, dnsAddr where coredns-fed answers
+// for it, and repoRoot the repository the tests run in.
 var (
-	fed     *lab.Lab
-	dnsAddr string
+	fed      *lab.Lab
+	dnsAddr  string
+	repoRoot string
 )
 
 func TestMain(m *testing.M) {
@@ -34,6 +35,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "integration:", err)
 		return 1
 	}
+	repoRoot = root
 	cfg := lab.SeedConfig(root)
 	logger := log.New(os.Stderr, "lab: ", log.Ltime|log.Lmicroseconds)
 	cfg.Logf = logger.Printf
