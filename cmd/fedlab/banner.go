@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
+	"time"
+
+	"github.com/coredns-fed/coredns-fed/test/integration/lab"
 )
 
 // printBanner tells the user what runs where and what to try.
@@ -49,21 +52,29 @@ func printBanner(w io.Writer, info labInfo, foreground bool) {
 	tw.Flush()
 	fmt.Fprintf(w, "Other things to break and repair:\n")
 	tw = tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
-	fmt.Fprintf(tw, "  %s backend stop|start %s\t# its load-balancer address refuses connections\n", self, example.Name)
-	fmt.Fprintf(tw, "  %s apiserver stop|start %s\t# coredns-fed keeps serving the other members\n", self, example.Name)
+	fmt.Fprintf(tw, "  %s backend stop %s\t# its load balancer refuses: probes drop its IP from the answers within ~%s\n",
+		self, example.Name, probeSettle(lab.SeedProbeFall))
+	fmt.Fprintf(tw, "  %s backend start %s\t# and bring it back within ~%s\n", self, example.Name, probeSettle(lab.SeedProbeRise))
+	fmt.Fprintf(tw, "  %s apiserver stop|start %s\t# its shard stays answered while its backend passes the probes\n", self, example.Name)
 	fmt.Fprintf(tw, "  %s service remove|add %s\t# NXDOMAIN, then back\n", self, info.Service)
 	fmt.Fprintf(tw, "  %s status\t# what runs, what is broken\n", self)
 	tw.Flush()
 
 	fmt.Fprintf(w, "\nLook inside:\n")
 	fmt.Fprintf(w, "  kubectl --kubeconfig %s --context %s get svc,endpointslices,nodes -A\n", rel(info.Kubeconfig), example.Name)
-	fmt.Fprintf(w, "  curl -s %s | grep coredns_federation\n", info.MetricsURL)
+	fmt.Fprintf(w, "  curl -s %s | grep -E 'coredns_(federation|shardhealth)_'\n", info.MetricsURL)
 	fmt.Fprintf(w, "  Corefile %s, log %s\n", rel(info.Corefile), rel(info.CorednsLog))
 	if foreground {
 		fmt.Fprintf(w, "\nCtrl-C stops everything.\n")
 	} else {
 		fmt.Fprintf(w, "\nVariables for scripts: . %s/env\nStop it with: %s down\n", rel(info.Dir), self)
 	}
+}
+
+// probeSettle is how long n probes in a row take in the seed lab, "2 s":
+// the time an address takes to leave (n = FALL) or return (n = RISE).
+func probeSettle(n int) string {
+	return fmt.Sprintf("%g s", (time.Duration(n) * lab.SeedProbeInterval).Seconds())
 }
 
 // fedlabCommand is how to run this binary from the working directory.

@@ -109,3 +109,22 @@ func TestPIDsRoundTrip(t *testing.T) {
 		t.Error("a record with another start time counts as alive")
 	}
 }
+
+func TestBannerBreakHints(t *testing.T) {
+	var b strings.Builder
+	printBanner(&b, labInfo{
+		DNS: "127.0.0.1:5353", Domain: "example.com", Federation: "myfederation",
+		Namespace: "mynamespace", Service: "nginx",
+		Clusters: []clusterInfo{{Name: "gce-europe-west1", Region: "europe-west1", Zones: []string{"europe-west1-b"}, Addr: "127.9.1.2"}},
+	}, true)
+	for _, want := range []string{
+		"backend stop gce-europe-west1",
+		"probes drop its IP from the answers within ~2 s",
+		"backend start gce-europe-west1",
+		"apiserver stop|start gce-europe-west1",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("banner lacks %q:\n%s", want, b.String())
+		}
+	}
+}
