@@ -86,6 +86,12 @@ func TestMemberModeLocalFirst(t *testing.T) {
 	eventuallyAt(t, d, convergeTimeout, fedName, dns.TypeA, local)
 	// Names that are not federation queries are the kubernetes plugin's.
 	expectAt(t, d, localName, dns.TypeA, positive(a(localName, clusterIP)))
+	api, err := eu.Client.CoreV1().Services("default").Get(t.Context(), "kubernetes", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiName := "kubernetes.default.svc." + clusterDomain + "."
+	expectAt(t, d, apiName, dns.TypeA, positive(a(apiName, api.Spec.ClusterIP)))
 	expectAt(t, d, "nosuch."+lab.SeedNamespace+".svc."+clusterDomain+".", dns.TypeA, nxdomainIn(clusterDomain+"."))
 	// The stub domain reaches the federation's name server.
 	expectAt(t, d, globalName(), dns.TypeA, positive(as(globalName(), fed.Clusters()...)...))
