@@ -4,7 +4,7 @@
 // memory and cold sync against a lab of real kube-apiservers, the same
 // state at 50 members fed synthetically, and the query path's profile.
 //
-//	fedbench [-out DIR] [-smoke] [-services N] [-duration D] [-flips N]
+//	fedbench [-out DIR] [-smoke] [-services N] [-duration D] [-flips N] [-rounds N] [-unpinned N]
 //	fedbench synthetic -clusters N -services N [-seed] [-benchtime D] -dir DIR
 //
 // It needs bin/coredns-fed and bin/kube-apiserver, etcd, dnsperf, knotd and
@@ -48,8 +48,10 @@ func run(ctx context.Context, args []string) error {
 	out := fs.String("out", "bench-results", "directory for the reports, profiles and logs")
 	smoke := fs.Bool("smoke", false, "a short run on a small federation, to check the harness")
 	services := fs.Int("services", 0, "federated Services per member (default 10000, smoke 300)")
-	duration := fs.Duration("duration", 0, "length of each saturation run (default 20s, smoke 3s)")
+	duration := fs.Duration("duration", 0, "length of each saturation run (default 10s, smoke 3s)")
 	flips := fs.Int("flips", 0, "EndpointSlice flips for the propagation figure (default 400, smoke 20)")
+	rounds := fs.Int("rounds", 0, "rounds of the pinned throughput pass (default 3, smoke 1)")
+	unpinned := fs.Int("unpinned", -1, "rounds of the unpinned throughput pass, 0 for none (default 1, smoke 0)")
 	goTool := fs.String("go", "go", "the go command, for go test and go tool pprof")
 	fs.Parse(args)
 
@@ -73,6 +75,12 @@ func run(ctx context.Context, args []string) error {
 	}
 	if *flips > 0 {
 		o.Flips = *flips
+	}
+	if *rounds > 0 {
+		o.Rounds = *rounds
+	}
+	if *unpinned >= 0 {
+		o.Unpinned = *unpinned
 	}
 	rep, err := bench.Run(ctx, o)
 	if rep == nil {

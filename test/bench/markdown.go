@@ -24,8 +24,11 @@ func primary(rep *Report) *Pass {
 }
 
 // ratio returns federation QPS over server's in pass p, or 0.
-func ratio(p *Pass, server string) float64 {
-	f, o := p.run("federation"), p.run(server)
+func ratio(p *Pass, server string) float64 { return ratioOf(p, "federation", server) }
+
+// ratioOf returns a's QPS over b's in pass p, or 0.
+func ratioOf(p *Pass, a, b string) float64 {
+	f, o := p.run(a), p.run(b)
 	if f == nil || o == nil || f.Saturation == nil || o.Saturation == nil || o.Saturation.QPS == 0 {
 		return 0
 	}
@@ -157,22 +160,33 @@ func Markdown(rep *Report) string {
 		} else {
 			w("Each server alone, server and dnsperf free to use both CPUs. ")
 		}
-		w("The member kube-apiservers and etcd run idle meanwhile (\"other\" below is every other process on the machine).\n\n")
-		w("| server | QPS | lost | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | reply bytes | server cores | dnsperf cores | other cores | RSS MiB |\n")
-		w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		w("The member kube-apiservers and etcd run idle meanwhile (\"other\" below is every other process on the machine). ")
+		w("%d round(s) of %s per server, servers interleaved and restarted each round; the table shows each server's median round, latencies with %s queries outstanding.\n\n",
+			p.Rounds, durationOf(p), outstandingOf(p))
+		w("| server | QPS | every round | lost | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | reply bytes | server cores | dnsperf cores | other cores | RSS MiB |\n")
+		w("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range p.Runs {
 			x := r.Saturation
-			w("| %s | %.0f | %.2f%% | %.2f | %.2f | %.2f | %.2f | %.1f | %d | %.2f | %.2f | %.2f | %.0f |\n", r.Server, x.QPS, x.LossPercent,
+			var rounds []string
+			for _, q := range r.RoundQPS {
+				rounds = append(rounds, fmt.Sprintf("%.1fk", q/1000))
+			}
+			w("| %s | %.0f | %s | %.2f%% | %.2f | %.2f | %.2f | %.2f | %.1f | %d | %.2f | %.2f | %.2f | %.0f |\n", r.Server, x.QPS, strings.Join(rounds, " "), x.LossPercent,
 				x.Latency.P50, x.Latency.P90, x.Latency.P99, x.Latency.P999, x.Latency.Max, x.ResponseSize, r.ServerCores, r.PerfCores, r.OtherCores, float64(r.RSS)/mib)
 		}
-		w("\nFederation QPS over: ")
-		var rs []string
-		for _, o := range []string{"whoami", "file", "knot"} {
-			if x := ratio(&p, o); x > 0 {
-				rs = append(rs, fmt.Sprintf("%s **%.2f×**", o, x))
+		w("\n")
+		for _, fed := range []string{"federation", "federation-transfer"} {
+			var rs []string
+			for _, o := range []string{"whoami", "file", "knot"} {
+				if x := ratioOf(&p, fed, o); x > 0 {
+					rs = append(rs, fmt.Sprintf("%s **%.2f×**", o, x))
+				}
+			}
+			if len(rs) > 0 {
+				w("* %s QPS over %s\n", fed, strings.Join(rs, ", "))
 			}
 		}
-		w("%s.\n\n", strings.Join(rs, ", "))
+		w("\n")
 		w("Latency at a fixed %d QPS (dnsperf `-Q %d`):\n\n| server | QPS | lost | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms |\n|---|---:|---:|---:|---:|---:|---:|---:|\n", p.FixedQPS, p.FixedQPS)
 		for _, r := range p.Runs {
 			x := r.Fixed
@@ -302,6 +316,25 @@ func Markdown(rep *Report) string {
 		}
 	}
 	return b.String()
+}
+
+// durationOf and outstandingOf read the dnsperf settings back from a pass's
+// first command line.
+func durationOf(p Pass) string { return perfFlag(p, "-l") + " s" }
+
+func outstandingOf(p Pass) string { return perfFlag(p, "-q") }
+
+func perfFlag(p Pass, flag string) string {
+	if len(p.Runs) == 0 || p.Runs[0].Saturation == nil {
+		return "?"
+	}
+	f := strings.Fields(p.Runs[0].Saturation.Command)
+	for k := 0; k+1 < len(f); k++ {
+		if f[k] == flag {
+			return f[k+1]
+		}
+	}
+	return "?"
 }
 
 func rcodes(m map[string]int64) string {

@@ -53,7 +53,8 @@ type Pass struct {
 	ServerCPUs string      `json:"server_cpus"` // taskset list, "" for any
 	PerfCPUs   string      `json:"dnsperf_cpus"`
 	FixedQPS   int         `json:"fixed_qps"`
-	Runs       []ServerRun `json:"runs"`
+	Rounds     int         `json:"rounds"`
+	Runs       []ServerRun `json:"runs"` // each server's median round
 }
 
 // ServerRun is one server's throughput and latency.
@@ -61,7 +62,8 @@ type ServerRun struct {
 	Server     string      `json:"server"`
 	Config     string      `json:"config"`
 	Saturation *PerfResult `json:"saturation"` // as many queries as it answers
-	Fixed      *PerfResult `json:"fixed"`      // at the pass's fixed rate
+	RoundQPS   []float64   `json:"round_qps"`  // the saturation QPS of every round
+	Fixed      *PerfResult `json:"fixed"`      // at the pass's fixed rate, first round
 	// CPU use during the saturation run, in cores (CPU seconds per second):
 	// the server, dnsperf, and everything else on the machine.
 	ServerCores float64 `json:"server_cores"`

@@ -17,7 +17,7 @@ import (
 
 // Server is a DNS server under test, running on 127.0.0.1.
 type Server struct {
-	Name     string // "federation", "file", "whoami", "knot"
+	Name     string // "federation", "federation-transfer", "file", "whoami", "knot"
 	Addr     string // host:port for DNS
 	Config   string // the Corefile or knot.conf it runs with
 	PprofURL string // coredns-fed's pprof plugin, "" for Knot
@@ -62,19 +62,22 @@ type ServerSpec struct {
 
 // corefile renders the Corefile of a coredns-fed server. Every variant has
 // the same server block around its one answering plugin; pprof only opens an
-// HTTP listener and is not in the query path.
+// HTTP listener and is not in the query path. federation-transfer adds the
+// transfer plugin, which sits in the chain in front of federation.
 func (sp ServerSpec) corefile(port, pprofPort int) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s:%d {\n    bind 127.0.0.1\n", Domain, port)
 	switch sp.Name {
-	case "federation":
+	case "federation", "federation-transfer":
 		fmt.Fprintf(&b, "    federation %s {\n", Federation)
 		for _, c := range sp.Clusters {
 			fmt.Fprintf(&b, "        member %s {\n            kubeconfig %s\n        }\n", c.Name, c.ReaderKubeconfig)
 		}
 		fmt.Fprintf(&b, "        ns ns1.%s. 192.0.2.53\n", Domain)
-		fmt.Fprintf(&b, "        startup_timeout 5m\n")
-		fmt.Fprintf(&b, "    }\n    transfer {\n        to *\n    }\n")
+		fmt.Fprintf(&b, "        startup_timeout 5m\n    }\n")
+		if sp.Name == "federation-transfer" {
+			fmt.Fprintf(&b, "    transfer {\n        to *\n    }\n")
+		}
 	case "file":
 		fmt.Fprintf(&b, "    file %s\n", sp.ZoneFile)
 	case "whoami":
