@@ -41,7 +41,7 @@ func (b *builder) nsRecords() []dns.RR {
 }
 
 // glue answers the addresses of an in-zone name server.
-func (b *builder) glue(ns nameServer) *nodeAnswers {
+func (b *builder) glue(ns nameServer) *node {
 	return b.addressNode(ns.name, ns.addrs)
 }
 
@@ -49,9 +49,7 @@ func (b *builder) glue(ns nameServer) *nodeAnswers {
 func (b *builder) glueExtra() []dns.RR {
 	var extra []dns.RR
 	for i := range b.ns {
-		n := b.glue(b.ns[i])
-		extra = append(extra, n.a.rr...)
-		extra = append(extra, n.aaaa.rr...)
+		extra = append(extra, b.glue(b.ns[i]).addrs...)
 	}
 	return extra
 }

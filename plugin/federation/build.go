@@ -44,9 +44,13 @@ func (b *builder) build(prev *Snapshot, dirty map[string]struct{}, all bool) *Sn
 		topo[m.Name] = m.topology()
 	}
 	s.levels = levelsOf(b.members, topo)
+	full := prev == nil || all || !sameLevels(prev.levels, s.levels)
+	if !full {
+		s.levels = prev.levels // same levels, same indices: unchanged services are reused
+	}
 	s.names = b.fixedNames(s.levels)
 
-	if prev == nil || all || !sameLevels(prev.levels, s.levels) {
+	if full {
 		dirty = map[string]struct{}{}
 		for _, m := range b.members {
 			for _, k := range m.serviceKeys() {
@@ -118,19 +122,29 @@ func levelsOf(members []*Member, topo map[string][]place) map[string]*level {
 			}
 		}
 	}
+	// Index parents before children, so a service's nodes can be built in order.
+	order := slices.SortedFunc(maps.Values(lv), func(x, y *level) int {
+		if x.depth != y.depth {
+			return x.depth - y.depth
+		}
+		return strings.Compare(x.suffix, y.suffix)
+	})
+	for i, l := range order {
+		l.index = i
+	}
 	return lv
 }
 
 func sameLevels(a, b map[string]*level) bool {
 	return maps.EqualFunc(a, b, func(x, y *level) bool {
-		return x.parent == y.parent && slices.Equal(x.members, y.members)
+		return x.parent == y.parent && x.index == y.index && slices.Equal(x.members, y.members)
 	})
 }
 
 // fixedNames returns the names that exist apart from services: the apex, the
 // name servers, and the empty non-terminals above every level.
-func (b *builder) fixedNames(levels map[string]*level) map[string]*nodeAnswers {
-	names := map[string]*nodeAnswers{}
+func (b *builder) fixedNames(levels map[string]*level) map[string]*node {
+	names := map[string]*node{}
 	for suffix := range levels {
 		for s := suffix; s != ""; {
 			names[s] = emptyNode
@@ -149,7 +163,7 @@ func (b *builder) fixedNames(levels map[string]*level) map[string]*nodeAnswers {
 // service builds the answers of the Service namespace/name at every level, or
 // returns nil when no member has it.
 func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
-	sa := &serviceAnswers{key: key, levels: make(map[answerKey]*nodeAnswers, len(s.levels))}
+	sa := &serviceAnswers{key: key, levels: make([]*node, len(s.levels))}
 	ns, name, _ := strings.Cut(key, "/")
 	if len(b.namespaces) > 0 && !slices.Contains(b.namespaces, ns) {
 		return nil
@@ -174,24 +188,28 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 	}
 	prefix := name + "." + ns + "." + s.fed + ".svc."
 
-	// Parents before children: global, then regions, then zones.
-	order := slices.SortedFunc(maps.Keys(s.levels), func(x, y string) int {
-		return s.levels[x].depth - s.levels[y].depth
-	})
-	for _, suffix := range order {
-		lvl := s.levels[suffix]
-		owner := prefix + suffix + b.zone
+	// Parents before children: global, then regions, then zones (level.index order).
+	byIndex := make([]*level, len(s.levels))
+	for _, l := range s.levels {
+		byIndex[l.index] = l
+	}
+	for _, lvl := range byIndex {
+		owner := prefix + lvl.suffix + b.zone
 		addrs := sa.addrsOf(lvl.members)
-		var n *nodeAnswers
+		var n *node
 		switch {
 		case len(addrs) > 0:
 			n = b.addressNode(owner, addrs)
 		case lvl.global:
 			n = emptyNode
 		default:
-			n = b.cnameNode(owner, prefix+lvl.parent+b.zone, sa.levels[answerKey{Level: lvl.parent}])
+			parent := s.levels[lvl.parent]
+			n = &node{
+				cname:  &dns.CNAME{Hdr: b.hdr(owner, dns.TypeCNAME), Target: prefix + lvl.parent + b.zone},
+				parent: sa.levels[parent.index],
+			}
 		}
-		sa.levels[answerKey{Level: suffix}] = n
+		sa.levels[lvl.index] = n
 	}
 	return sa
 }
@@ -208,34 +226,17 @@ func (sa *serviceAnswers) addrsOf(members []string) []netip.Addr {
 	return slices.Compact(out)
 }
 
-func (b *builder) addressNode(owner string, addrs []netip.Addr) *nodeAnswers {
-	n := &nodeAnswers{cname: rrset{nodata: true}, other: rrset{nodata: true}, kind: kindA}
-	for _, a := range addrs {
+func (b *builder) addressNode(owner string, addrs []netip.Addr) *node {
+	n := &node{addrs: make([]dns.RR, 0, len(addrs))}
+	for _, a := range addrs { // sorted: IPv4 before IPv6
 		if a.Is4() {
-			n.a.rr = append(n.a.rr, &dns.A{Hdr: b.hdr(owner, dns.TypeA), A: a.AsSlice()})
+			n.addrs = append(n.addrs, &dns.A{Hdr: b.hdr(owner, dns.TypeA), A: a.AsSlice()})
+			n.nA++
 		} else {
-			n.aaaa.rr = append(n.aaaa.rr, &dns.AAAA{Hdr: b.hdr(owner, dns.TypeAAAA), AAAA: a.AsSlice()})
+			n.addrs = append(n.addrs, &dns.AAAA{Hdr: b.hdr(owner, dns.TypeAAAA), AAAA: a.AsSlice()})
 		}
 	}
-	n.a.nodata = len(n.a.rr) == 0
-	n.aaaa.nodata = len(n.aaaa.rr) == 0
 	return n
-}
-
-// cnameNode points owner at target and carries target's answers behind the CNAME
-// (RFC 1034 §4.3.2: the server chases in-zone aliases itself).
-func (b *builder) cnameNode(owner, target string, t *nodeAnswers) *nodeAnswers {
-	c := &dns.CNAME{Hdr: b.hdr(owner, dns.TypeCNAME), Target: target}
-	chain := func(r rrset) rrset {
-		return rrset{rr: append([]dns.RR{c}, r.rr...), nodata: r.nodata}
-	}
-	return &nodeAnswers{
-		a:     chain(t.a),
-		aaaa:  chain(t.aaaa),
-		other: chain(t.other),
-		cname: rrset{rr: []dns.RR{c}},
-		kind:  kindCNAME,
-	}
 }
 
 func (b *builder) hdr(owner string, t uint16) dns.RR_Header {

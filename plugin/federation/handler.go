@@ -61,19 +61,13 @@ func (f *Federation) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 			m.Ns = snap.soa
 		}
 	default:
-		kind = n.kind
-		set := n.pick(state.QType())
-		if len(set.rr) > 0 {
-			// Plugins before us may reorder the answer in place (loadbalance), so
-			// hand out a copy of the slice; the records themselves are shared and
-			// never modified.
-			m.Answer = append(make([]dns.RR, 0, len(set.rr)), set.rr...)
-		}
-		if set.nodata {
+		// The answer is assembled into a new slice (plugins before us may reorder
+		// it in place, as loadbalance does); the records themselves are shared
+		// and never modified.
+		var nodata bool
+		m.Answer, nodata, kind = n.answer(state.QType())
+		if nodata {
 			m.Ns = snap.soa
-			if kind == kindA {
-				kind = kindNODATA
-			}
 		}
 	}
 	// Shared slices are handed out with len == cap so that a later append copies.

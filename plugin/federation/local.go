@@ -212,7 +212,7 @@ func (l *Local) location() string {
 		}
 		if l.nodeName != "" && l.Cluster.nodes != nil {
 			if obj, ok, _ := l.Cluster.nodes.GetStore().GetByKey(l.nodeName); ok {
-				nodeZone = obj.(*node).Zone
+				nodeZone = obj.(*kubeNode).Zone
 			}
 		}
 		if region == "" && len(regions) == 1 {

@@ -166,8 +166,8 @@ func (m *Member) watch(selector labels.Selector) {
 			AddFunc: func(any) { m.nodesChanged() },
 			UpdateFunc: func(oldObj, newObj any) {
 				// Node status heartbeats are most updates; only topology labels matter.
-				o, ok1 := oldObj.(*node)
-				n, ok2 := newObj.(*node)
+				o, ok1 := oldObj.(*kubeNode)
+				n, ok2 := newObj.(*kubeNode)
 				if ok1 && ok2 && o.Region == n.Region && o.Zone == n.Zone {
 					return
 				}
@@ -254,7 +254,7 @@ func (m *Member) discoverTopology() []place {
 	var found []place
 	if m.nodes != nil {
 		for _, obj := range m.nodes.GetStore().List() {
-			if n, ok := obj.(*node); ok && (n.Region != "" || n.Zone != "") {
+			if n, ok := obj.(*kubeNode); ok && (n.Region != "" || n.Zone != "") {
 				found = append(found, place{n.Region, n.Zone})
 			}
 		}

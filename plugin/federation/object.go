@@ -109,8 +109,8 @@ func toEndpointSlice(obj any) (any, error) {
 	return out, nil
 }
 
-// node is the slim copy of a core/v1 Node: its topology labels.
-type node struct {
+// kubeNode is the slim copy of a core/v1 Node: its topology labels.
+type kubeNode struct {
 	Name    string
 	Version string
 	Region  string
@@ -124,7 +124,7 @@ func toNode(obj any) (any, error) {
 	if !ok {
 		return obj, nil
 	}
-	return &node{
+	return &kubeNode{
 		Name:    n.Name,
 		Version: n.ResourceVersion,
 		Region:  n.Labels[regionLabel],
@@ -165,13 +165,13 @@ func (s *endpointSlice) DeepCopyObject() runtime.Object {
 	return &c
 }
 
-func (n *node) GetName() string            { return n.Name }
-func (n *node) GetNamespace() string       { return "" }
-func (n *node) GetResourceVersion() string { return n.Version }
-func (n *node) SetResourceVersion(string)  {}
-func (n *node) SetName(string)             {}
-func (n *node) SetNamespace(string)        {}
-func (n *node) DeepCopyObject() runtime.Object {
+func (n *kubeNode) GetName() string            { return n.Name }
+func (n *kubeNode) GetNamespace() string       { return "" }
+func (n *kubeNode) GetResourceVersion() string { return n.Version }
+func (n *kubeNode) SetResourceVersion(string)  {}
+func (n *kubeNode) SetName(string)             {}
+func (n *kubeNode) SetNamespace(string)        {}
+func (n *kubeNode) DeepCopyObject() runtime.Object {
 	c := *n
 	return &c
 }

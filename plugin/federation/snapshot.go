@@ -16,7 +16,7 @@ type Snapshot struct {
 	levels   map[string]*level          // key: the labels after "svc." relative to the zone ("" = global)
 	services map[string]*serviceAnswers // key: "service.namespace", as in the query name
 	spaces   map[string]int             // namespace -> federated services in it
-	names    map[string]*nodeAnswers    // every other existing name relative to the zone ("" = apex)
+	names    map[string]*node           // every other existing name relative to the zone ("" = apex)
 
 	soa  []dns.RR // the SOA, for the authority section of negative answers
 	ns   []dns.RR // the apex NS records
@@ -30,35 +30,37 @@ type level struct {
 	members []string // members whose shards count here
 	global  bool
 	depth   int // 0 global, 1 region, 2 zone: parents are built first
-}
-
-// answerKey selects a precomputed answer: the level and the client's region. The
-// empty client region means "any client"; per-region answers (geo) can be added
-// beside it without changing the lookup.
-type answerKey struct {
-	Level  string
-	Client string
+	index   int // position of this level's node in serviceAnswers.levels
 }
 
 // serviceAnswers holds the precomputed answers of one federated Service.
 type serviceAnswers struct {
-	key    string // namespace/name
-	levels map[answerKey]*nodeAnswers
-	shards []Shard
-	usable [][]netip.Addr // per shard: the addresses answered
+	key    string  // namespace/name
+	levels []*node // by level.index
+	// byClient holds answers that depend on the client's region (geo), keyed by
+	// level suffix and client region; nil while no answer does.
+	byClient map[clientKey]*node
+	shards   []Shard
+	usable   [][]netip.Addr // per shard: the addresses answered
 }
 
-// nodeAnswers holds the answer sections of one name for each kind of question.
-type nodeAnswers struct {
-	a, aaaa, cname, other rrset
-	kind                  answerKind
+// clientKey selects a per-client answer: a level and the client's region.
+type clientKey struct{ Level, Client string }
+
+// node is one existing name. It either has addresses (possibly none: NODATA) or
+// is an alias (CNAME) of its parent level's node. Whole answers are assembled
+// from the chain when asked, into the one slice a response needs anyway, so the
+// snapshot stores every record once.
+type node struct {
+	addrs  []dns.RR // A records first, then AAAA
+	nA     int      // how many of addrs are A records
+	cname  dns.RR   // non-nil: this name is an alias of parent
+	parent *node
 }
 
-// rrset is the answer section for one qtype; nodata adds the SOA to the authority.
-type rrset struct {
-	rr     []dns.RR
-	nodata bool
-}
+// emptyNode answers NODATA for every type: empty non-terminals and names with no
+// data of their own.
+var emptyNode = &node{}
 
 // answerKind labels answers in metrics.
 type answerKind string
@@ -72,29 +74,54 @@ const (
 	kindRefused  answerKind = "refused"
 )
 
-// emptyNode answers NODATA for every type: empty non-terminals and names with no
-// data of their own.
-var emptyNode = &nodeAnswers{
-	a: rrset{nodata: true}, aaaa: rrset{nodata: true}, cname: rrset{nodata: true}, other: rrset{nodata: true},
-	kind: kindNODATA,
-}
-
-// pick returns the rrset for qtype.
-func (n *nodeAnswers) pick(qtype uint16) *rrset {
+// records returns the terminal records of n for qtype (following no alias).
+func (n *node) records(qtype uint16) []dns.RR {
 	switch qtype {
 	case dns.TypeA, dns.TypeANY:
-		return &n.a
+		return n.addrs[:n.nA]
 	case dns.TypeAAAA:
-		return &n.aaaa
-	case dns.TypeCNAME:
-		return &n.cname
+		return n.addrs[n.nA:]
 	}
-	return &n.other
+	return nil
+}
+
+// answer assembles the answer section for qtype into a new slice: the CNAME
+// chain (RFC 1034 §4.3.2: in-zone aliases are chased by the server) and the
+// records at its end. nodata reports an empty end, for the SOA in the authority.
+func (n *node) answer(qtype uint16) (rrs []dns.RR, nodata bool, kind answerKind) {
+	if qtype == dns.TypeCNAME {
+		if n.cname == nil {
+			return nil, true, kindNODATA
+		}
+		return []dns.RR{n.cname}, false, kindCNAME
+	}
+	size, end := 0, n
+	for ; end.cname != nil; end = end.parent {
+		size++
+	}
+	last := end.records(qtype)
+	size += len(last)
+	if size > 0 {
+		rrs = make([]dns.RR, 0, size)
+		for x := n; x.cname != nil; x = x.parent {
+			rrs = append(rrs, x.cname)
+		}
+		rrs = append(rrs, last...)
+	}
+	switch {
+	case n.cname != nil:
+		kind = kindCNAME
+	case len(last) > 0:
+		kind = kindA
+	default:
+		kind = kindNODATA
+	}
+	return rrs, len(last) == 0, kind
 }
 
 // lookup finds the answers for rel, the query name relative to the zone (with a
 // trailing dot, "" for the apex). It does not allocate: keys are substrings of rel.
-func (s *Snapshot) lookup(rel, client string) *nodeAnswers {
+func (s *Snapshot) lookup(rel, client string) *node {
 	// Find "svc" among the first four labels such that what follows is a level;
 	// the labels before it are (service, namespace, federation).
 	start := 0
@@ -106,7 +133,7 @@ func (s *Snapshot) lookup(rel, client string) *nodeAnswers {
 		end += start
 		if rel[start:end] == "svc" {
 			if lvl, ok := s.levels[rel[end+1:]]; ok {
-				return s.lookupService(rel[:start], lvl.suffix, client)
+				return s.lookupService(rel[:start], lvl, client)
 			}
 		}
 		start = end + 1
@@ -115,7 +142,7 @@ func (s *Snapshot) lookup(rel, client string) *nodeAnswers {
 }
 
 // lookupService resolves prefix ("", "F.", "N.F." or "S.N.F.") at a level.
-func (s *Snapshot) lookupService(prefix, level, client string) *nodeAnswers {
+func (s *Snapshot) lookupService(prefix string, lvl *level, client string) *node {
 	if prefix == "" {
 		return emptyNode
 	}
@@ -139,10 +166,10 @@ func (s *Snapshot) lookupService(prefix, level, client string) *nodeAnswers {
 	if sa == nil {
 		return nil
 	}
-	if client != "" {
-		if n := sa.levels[answerKey{level, client}]; n != nil {
+	if client != "" && sa.byClient != nil {
+		if n := sa.byClient[clientKey{lvl.suffix, client}]; n != nil {
 			return n
 		}
 	}
-	return sa.levels[answerKey{Level: level}]
+	return sa.levels[lvl.index]
 }

@@ -1,7 +1,6 @@
 package federation
 
 import (
-	"cmp"
 	"maps"
 	"slices"
 
@@ -31,22 +30,12 @@ func (f *Federation) Transfer(zone string, serial uint32) (<-chan []dns.RR, erro
 		ch <- snap.ns
 		ch <- snap.glue
 		for _, key := range slices.Sorted(maps.Keys(snap.services)) {
-			sa := snap.services[key]
-			for _, lk := range slices.SortedFunc(maps.Keys(sa.levels), func(a, b answerKey) int {
-				if a.Level != b.Level {
-					return cmp.Compare(a.Level, b.Level)
-				}
-				return cmp.Compare(a.Client, b.Client)
-			}) {
-				if lk.Client != "" {
-					continue // per-client answers are not part of the zone
-				}
-				n := sa.levels[lk]
-				switch n.kind {
-				case kindA:
-					ch <- append(slices.Clip(n.a.rr), n.aaaa.rr...)
-				case kindCNAME:
-					ch <- n.cname.rr
+			for _, n := range snap.services[key].levels {
+				switch {
+				case n.cname != nil:
+					ch <- []dns.RR{n.cname}
+				case len(n.addrs) > 0:
+					ch <- n.addrs
 				}
 			}
 		}
