@@ -1,6 +1,9 @@
 package federation
 
 import (
+	"net/netip"
+	"strings"
+
 	"github.com/coredns/coredns/plugin"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,12 +25,21 @@ var (
 		Help:      "1 once the member cluster's caches have synced.",
 	}, []string{"server", "member"})
 
-	shardsHealthy = promauto.NewGaugeVec(prometheus.GaugeOpts{
+	// Per-shard series would cost memory per service × member; the two views
+	// below answer "which services are degraded" and "which member is failing".
+	serviceShardsHealthy = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,
-		Name:      "shards_healthy",
-		Help:      "1 for a shard whose addresses are answered, 0 for one that is not.",
-	}, []string{"server", "namespace", "service", "member"})
+		Name:      "service_shards_healthy",
+		Help:      "Shards of a federated service whose addresses are answered.",
+	}, []string{"server", "namespace", "service"})
+
+	memberShards = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "member_shards",
+		Help:      "Shards in a member cluster, by state: healthy (answered) or unhealthy.",
+	}, []string{"server", "member", "state"})
 
 	answers = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
@@ -56,18 +68,32 @@ var (
 // its new ones (either may be nil).
 func recordShards(server string, old, cur *serviceAnswers) {
 	if old != nil {
-		for _, s := range old.shards {
-			shardsHealthy.DeleteLabelValues(server, s.Namespace, s.Service, s.Member)
+		for i, s := range old.shards {
+			memberShards.WithLabelValues(server, s.Member, shardState(old.usable[i])).Dec()
 		}
 	}
 	if cur == nil {
+		if old != nil {
+			ns, name, _ := strings.Cut(old.key, "/")
+			serviceShardsHealthy.DeleteLabelValues(server, ns, name)
+		}
 		return
 	}
+	healthy := 0
 	for i, s := range cur.shards {
-		v := 0.0
-		if len(cur.usable[i]) > 0 {
-			v = 1
+		state := shardState(cur.usable[i])
+		if state == "healthy" {
+			healthy++
 		}
-		shardsHealthy.WithLabelValues(server, s.Namespace, s.Service, s.Member).Set(v)
+		memberShards.WithLabelValues(server, s.Member, state).Inc()
 	}
+	ns, name, _ := strings.Cut(cur.key, "/")
+	serviceShardsHealthy.WithLabelValues(server, ns, name).Set(float64(healthy))
+}
+
+func shardState(usable []netip.Addr) string {
+	if len(usable) > 0 {
+		return "healthy"
+	}
+	return "unhealthy"
 }
