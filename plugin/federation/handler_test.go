@@ -11,6 +11,7 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 
 	"github.com/miekg/dns"
+	discovery "k8s.io/api/discovery/v1"
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
@@ -349,4 +350,35 @@ func mustAddrs(s ...string) []netip.Addr {
 		out = append(out, netip.MustParseAddr(a))
 	}
 	return out
+}
+
+func TestSeveralEndpointSlices(t *testing.T) {
+	cs := seed()[:1]
+	second := testSlice("mynamespace", "nginx", ptr(false))
+	second.Name = "nginx-fghij"
+	cs[0].objs = append(cs[0].objs, second)
+	f, clients := newTestFederation(t, cs)
+	c := clients["gce-asia-east1"].DiscoveryV1().EndpointSlices("mynamespace")
+	ctx := context.Background()
+	healthy := []test.Case{{Qname: nginx(""), Qtype: dns.TypeA, Answer: []dns.RR{test.A(nginx("") + " 30 IN A 192.0.2.1")}}}
+	nodata := []test.Case{{Qname: nginx(""), Qtype: dns.TypeA, Ns: []dns.RR{test.SOA(soaRR)}}}
+	check(t, f, healthy)
+
+	// The ready slice goes: the unready one alone leaves the shard unhealthy.
+	if err := c.Delete(ctx, "nginx-abcde", meta.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, f, nodata)
+	// The other slice turns ready.
+	second.Endpoints[0].Conditions.Ready = ptr(true)
+	if _, err := c.Update(ctx, second, meta.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, f, healthy)
+	// A slice moved to another service (label change) no longer counts for this one.
+	second.Labels[discovery.LabelServiceName] = "other"
+	if _, err := c.Update(ctx, second, meta.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, f, nodata)
 }

@@ -20,9 +20,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// serviceIndex indexes EndpointSlices by the namespace/name of their Service.
-const serviceIndex = "service"
-
 // livenessInterval is how often a member's API server is asked for /version.
 const livenessInterval = 5 * time.Second
 
@@ -46,6 +43,8 @@ type Member struct {
 	gaveUp  atomic.Bool // not synced within the startup timeout; the federation serves without it
 	topo    atomic.Pointer[[]place]
 	topoMu  sync.Mutex
+	readyMu sync.Mutex
+	ready   map[string]int // namespace/name -> EndpointSlices with a ready endpoint; kept by the slice handlers
 	mu      sync.Mutex
 	status  MemberStatus
 	changed func(key string) // a Service's inputs changed ("" = everything)
@@ -122,7 +121,7 @@ func (m *Member) watch(selector labels.Selector) {
 		func(ctx context.Context, o meta.ListOptions) (watch.Interface, error) {
 			return c.DiscoveryV1().EndpointSlices("").Watch(ctx, o)
 		},
-		c, &discovery.EndpointSlice{}, toEndpointSlice, cache.Indexers{serviceIndex: sliceServiceKey})
+		c, &discovery.EndpointSlice{}, toEndpointSlice, nil)
 	if !m.NoNodes {
 		m.nodes = newInformer(
 			func(ctx context.Context, o meta.ListOptions) (runtime.Object, error) {
@@ -147,19 +146,17 @@ func (m *Member) watch(selector labels.Selector) {
 		DeleteFunc: func(obj any) { m.serviceChanged(obj) },
 	})
 	m.slices.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(obj any) { m.sliceChanged(obj) },
+		AddFunc: func(obj any) { m.sliceChanged(obj, +1) },
 		UpdateFunc: func(oldObj, newObj any) {
 			o, ok1 := oldObj.(*endpointSlice)
 			n, ok2 := newObj.(*endpointSlice)
 			if ok1 && ok2 && o.Ready == n.Ready && o.Service == n.Service {
 				return
 			}
-			if ok1 && ok2 && o.Service != n.Service {
-				m.sliceChanged(oldObj)
-			}
-			m.sliceChanged(newObj)
+			m.sliceChanged(oldObj, -1)
+			m.sliceChanged(newObj, +1)
 		},
-		DeleteFunc: func(obj any) { m.sliceChanged(obj) },
+		DeleteFunc: func(obj any) { m.sliceChanged(obj, -1) },
 	})
 	if m.nodes != nil {
 		m.nodes.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -201,14 +198,6 @@ func (m *Member) informers() []cache.SharedIndexInformer {
 	return []cache.SharedIndexInformer{m.services, m.slices, m.nodes}
 }
 
-func sliceServiceKey(obj any) ([]string, error) {
-	s, ok := obj.(*endpointSlice)
-	if !ok || s.Service == "" {
-		return nil, nil
-	}
-	return []string{s.Namespace + "/" + s.Service}, nil
-}
-
 func (m *Member) serviceChanged(obj any) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
@@ -218,13 +207,28 @@ func (m *Member) serviceChanged(obj any) {
 	}
 }
 
-func (m *Member) sliceChanged(obj any) {
+// sliceChanged counts an EndpointSlice in (+1) or out (-1) of its Service's
+// ready slices and marks the Service changed.
+func (m *Member) sliceChanged(obj any, delta int) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
 	}
-	if s, ok := obj.(*endpointSlice); ok && s.Service != "" {
-		m.changed(s.Namespace + "/" + s.Service)
+	s, ok := obj.(*endpointSlice)
+	if !ok || s.Service == "" {
+		return
 	}
+	key := s.Namespace + "/" + s.Service
+	if s.Ready {
+		m.readyMu.Lock()
+		if m.ready == nil {
+			m.ready = map[string]int{}
+		}
+		if m.ready[key] += delta; m.ready[key] <= 0 {
+			delete(m.ready, key)
+		}
+		m.readyMu.Unlock()
+	}
+	m.changed(key)
 }
 
 // nodesChanged recomputes the member's topology; a change rebuilds every service.
@@ -426,13 +430,9 @@ func (m *Member) shard(key string) *Shard {
 	if svc.LoadBalancer {
 		s.Addrs = svc.Ingress
 	}
-	slices, _ := m.slices.GetIndexer().ByIndex(serviceIndex, key)
-	for _, obj := range slices {
-		if es, ok := obj.(*endpointSlice); ok && es.Ready {
-			s.Ready = true
-			break
-		}
-	}
+	m.readyMu.Lock()
+	s.Ready = m.ready[key] > 0
+	m.readyMu.Unlock()
 	return s
 }
 

@@ -22,7 +22,9 @@ func TestShardMetrics(t *testing.T) {
 	const server = "dns://metrics-test:53"
 	_, clients := newTestFederation(t, seed(), func(f *Federation) { f.server = server })
 	service := serviceShardsHealthy.WithLabelValues(server, "mynamespace", "nginx")
-	europe := func(state string) prometheus.Gauge { return memberShards.WithLabelValues(server, "gce-europe-west1", state) }
+	europe := func(state string) prometheus.Gauge {
+		return memberShards.WithLabelValues(server, "gce-europe-west1", state)
+	}
 
 	if v := gaugeValue(t, service); v != 4 {
 		t.Errorf("healthy shards of nginx: %v, want 4", v)
