@@ -160,19 +160,19 @@ func Markdown(rep *Report) string {
 		} else {
 			w("Each server alone, server and dnsperf free to use both CPUs. ")
 		}
-		w("The member kube-apiservers and etcd run idle meanwhile (\"other\" below is every other process on the machine). ")
+		w("The member kube-apiservers and etcd run idle meanwhile. CPU is in cores used during the median round: the server, dnsperf, the kernel's softirq work (moving the loopback packets, charged to no process) and everything else on the machine (\"other\": the idle lab, other users). ")
 		w("%d round(s) of %s per server, servers interleaved and restarted each round; the table shows each server's median round, latencies with %s queries outstanding.\n\n",
 			p.Rounds, durationOf(p), outstandingOf(p))
-		w("| server | QPS | every round | lost | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | reply bytes | server cores | dnsperf cores | other cores | RSS MiB |\n")
-		w("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		w("| server | QPS | every round | lost | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | reply bytes | server cores | dnsperf cores | softirq cores | other cores | RSS MiB |\n")
+		w("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range p.Runs {
 			x := r.Saturation
 			var rounds []string
 			for _, q := range r.RoundQPS {
 				rounds = append(rounds, fmt.Sprintf("%.1fk", q/1000))
 			}
-			w("| %s | %.0f | %s | %.2f%% | %.2f | %.2f | %.2f | %.2f | %.1f | %d | %.2f | %.2f | %.2f | %.0f |\n", r.Server, x.QPS, strings.Join(rounds, " "), x.LossPercent,
-				x.Latency.P50, x.Latency.P90, x.Latency.P99, x.Latency.P999, x.Latency.Max, x.ResponseSize, r.ServerCores, r.PerfCores, r.OtherCores, float64(r.RSS)/mib)
+			w("| %s | %.0f | %s | %.2f%% | %.2f | %.2f | %.2f | %.2f | %.1f | %d | %.2f | %.2f | %.2f | %.2f | %.0f |\n", r.Server, x.QPS, strings.Join(rounds, " "), x.LossPercent,
+				x.Latency.P50, x.Latency.P90, x.Latency.P99, x.Latency.P999, x.Latency.Max, x.ResponseSize, r.ServerCores, r.PerfCores, r.SoftirqCores, r.OtherCores, float64(r.RSS)/mib)
 		}
 		w("\n")
 		for _, fed := range []string{"federation", "federation-transfer"} {

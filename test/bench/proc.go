@@ -149,28 +149,32 @@ func processCPU(pid int) (time.Duration, error) {
 	return time.Duration(utime+stime) * time.Second / clockTick, nil
 }
 
-// machineCPU returns the busy and total CPU time of all CPUs from /proc/stat.
-func machineCPU() (busy, total time.Duration, err error) {
+// machineCPU returns the busy CPU time of all CPUs from /proc/stat, and
+// the part of it spent in softirq, where the kernel moves loopback packets;
+// that time is charged to no process.
+func machineCPU() (busy, softirq time.Duration, err error) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return 0, 0, err
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	f := strings.Fields(line)
-	if len(f) < 5 || f[0] != "cpu" {
+	if len(f) < 8 || f[0] != "cpu" {
 		return 0, 0, errors.New("malformed /proc/stat")
 	}
-	var sum, idle int64
-	for k, v := range f[1:] {
+	// user nice system idle iowait irq softirq steal; guest time is already
+	// counted in user.
+	var sum, idle, soft int64
+	for k, v := range f[1:min(len(f), 9)] {
 		n, _ := strconv.ParseInt(v, 10, 64)
-		if k >= 8 {
-			break // guest time is already counted in user
-		}
 		sum += n
-		if k == 3 || k == 4 { // idle, iowait
+		switch k {
+		case 3, 4:
 			idle += n
+		case 6:
+			soft = n
 		}
 	}
 	tick := time.Second / clockTick
-	return time.Duration(sum-idle) * tick, time.Duration(sum) * tick, nil
+	return time.Duration(sum-idle) * tick, time.Duration(soft) * tick, nil
 }

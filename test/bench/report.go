@@ -65,11 +65,13 @@ type ServerRun struct {
 	RoundQPS   []float64   `json:"round_qps"`  // the saturation QPS of every round
 	Fixed      *PerfResult `json:"fixed"`      // at the pass's fixed rate, first round
 	// CPU use during the saturation run, in cores (CPU seconds per second):
-	// the server, dnsperf, and everything else on the machine.
-	ServerCores float64 `json:"server_cores"`
-	PerfCores   float64 `json:"dnsperf_cores"`
-	OtherCores  float64 `json:"other_cores"`
-	RSS         int64   `json:"rss_bytes"` // after the runs
+	// the server, dnsperf, the kernel's softirq work (loopback packets, charged
+	// to no process), and everything else on the machine.
+	ServerCores  float64 `json:"server_cores"`
+	PerfCores    float64 `json:"dnsperf_cores"`
+	SoftirqCores float64 `json:"softirq_cores"`
+	OtherCores   float64 `json:"other_cores"`
+	RSS          int64   `json:"rss_bytes"` // after the runs
 }
 
 // LabMemory is coredns-fed watching the lab's members.

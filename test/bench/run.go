@@ -340,7 +340,7 @@ func (r *runner) measure(ctx context.Context, s *Server, p *Pass, fixed bool) (*
 	if err != nil {
 		return nil, err
 	}
-	busy0, _, err := machineCPU()
+	busy0, soft0, err := machineCPU()
 	if err != nil {
 		return nil, err
 	}
@@ -351,14 +351,15 @@ func (r *runner) measure(ctx context.Context, s *Server, p *Pass, fixed bool) (*
 	}
 	wall := time.Since(t0).Seconds()
 	cpu1, _ := processCPU(s.PID())
-	busy1, _, _ := machineCPU()
+	busy1, soft1, _ := machineCPU()
 	perfCPU := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	run.Saturation = res
 	run.ServerCores = (cpu1 - cpu0).Seconds() / wall
 	run.PerfCores = perfCPU.Seconds() / wall
-	run.OtherCores = max(0, (busy1-busy0).Seconds()/wall-run.ServerCores-run.PerfCores)
-	r.logf("  %.0f QPS, %.2f%% lost, p50 %.2f ms, p99 %.2f ms (server %.2f cores, dnsperf %.2f, other %.2f)",
-		res.QPS, res.LossPercent, res.Latency.P50, res.Latency.P99, run.ServerCores, run.PerfCores, run.OtherCores)
+	run.SoftirqCores = (soft1 - soft0).Seconds() / wall
+	run.OtherCores = max(0, (busy1-busy0).Seconds()/wall-run.ServerCores-run.PerfCores-run.SoftirqCores)
+	r.logf("  %.0f QPS, %.2f%% lost, p50 %.2f ms, p99 %.2f ms (cores: server %.2f, dnsperf %.2f, softirq %.2f, other %.2f)",
+		res.QPS, res.LossPercent, res.Latency.P50, res.Latency.P99, run.ServerCores, run.PerfCores, run.SoftirqCores, run.OtherCores)
 
 	if fixed {
 		if run.Fixed, _, err = r.perf(s, p, r.o.FixedDuration, p.FixedQPS).Run(ctx); err != nil {
@@ -447,12 +448,14 @@ func (r *runner) profileServer(ctx context.Context, s *Server, p *Pass) (*Server
 	if err != nil {
 		return nil, err
 	}
-	if sp.Top, err = PprofTop(ctx, r.o.Go, sp.Profile, "-cum", "-nodecount", "40"); err != nil {
+	all, err := PprofTop(ctx, r.o.Go, sp.Profile, "-cum")
+	if err != nil {
 		return nil, err
 	}
+	sp.Top = shortTop(all, 40)
 	sp.Shares = map[string]float64{}
 	for label, fn := range profileFuncs {
-		sp.Shares[label] = CumShare(sp.Top, fn)
+		sp.Shares[label] = CumShare(all, fn)
 	}
 	return sp, nil
 }
