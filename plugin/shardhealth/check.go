@@ -45,7 +45,6 @@ type check struct {
 	state      state
 	rises      int // consecutive successes
 	falls      int // consecutive failures
-	lastResult string
 
 	next    time.Time // when the next probe is due
 	index   int       // in the queue; -1 when not queued

@@ -264,13 +264,8 @@ func soaSerial(t testing.TB) uint32 {
 	return 0
 }
 
-// alive fails the test at once when coredns-fed is no longer running: no
-// answer will come.
-func alive(t testing.TB) {
-	t.Helper()
-	aliveAt(t, fed.DNS())
-}
-
+// aliveAt fails the test at once when d is no longer running: no answer will
+// come.
 func aliveAt(t testing.TB, d *lab.CoreDNS) {
 	t.Helper()
 	select {
