@@ -42,9 +42,9 @@ type check struct {
 	target   target
 	services map[string]struct{} // namespace/name of the Services answered with it
 
-	state      state
-	rises      int // consecutive successes
-	falls      int // consecutive failures
+	state state
+	rises int // consecutive successes
+	falls int // consecutive failures
 
 	next    time.Time // when the next probe is due
 	index   int       // in the queue; -1 when not queued
