@@ -215,6 +215,7 @@ func Markdown(rep *Report) string {
 		w("| ack → answer | %.1f ms | %.1f ms | %.1f ms | %.1f ms |\n", p.P50, p.P90, p.P99, p.Max)
 		w("| request sent → answer | %.1f ms | | %.1f ms | |\n", p.SendP50, p.SendP99)
 		w("| request sent → ack | %.1f ms | | | |\n\n", p.AckP50)
+		w("While flipping, the machine had %.2f cores busy, the server %.2f (the server is confined to one CPU in this pass).\n\n", p.MachineCores, p.ServerCores)
 		if p.TimedOut > 0 {
 			w("%d flips did not show within %s.\n\n", p.TimedOut, flipTimeout)
 		}

@@ -40,7 +40,10 @@ type Propagation struct {
 	SendP50    float64 `json:"send_p50_ms"` // send → answer
 	SendP99    float64 `json:"send_p99_ms"`
 	AckP50     float64 `json:"ack_p50_ms"` // send → ack
-	Samples    []Flip  `json:"-"`
+	// Machine CPU in use while flipping, in cores, and the server's part.
+	MachineCores float64 `json:"machine_cores"`
+	ServerCores  float64 `json:"server_cores"`
+	Samples      []Flip  `json:"-"`
 }
 
 // pollInterval is how often the answer is asked while a flip is pending.

@@ -419,12 +419,19 @@ func (r *runner) extras(ctx context.Context, s *Server, p *Pass) error {
 	others = nil
 
 	r.logf("  propagation: %d EndpointSlice flips", r.o.Flips)
+	busy0, _, _ := machineCPU()
+	cpu0, _ := processCPU(s.PID())
+	t0 := time.Now()
 	prop, err := MeasurePropagation(ctx, r.topo, r.lab.Clusters(), s.Addr, r.o.Flips)
 	if err != nil {
 		return err
 	}
+	wall := time.Since(t0).Seconds()
+	busy1, _, _ := machineCPU()
+	cpu1, _ := processCPU(s.PID())
+	prop.MachineCores, prop.ServerCores = (busy1-busy0).Seconds()/wall, (cpu1-cpu0).Seconds()/wall
 	r.rep.Propagation = prop
-	r.logf("  ack → answer p50 %.1f ms, p99 %.1f ms, max %.1f ms, %d timed out", prop.P50, prop.P99, prop.Max, prop.TimedOut)
+	r.logf("  ack → answer p50 %.1f ms, p99 %.1f ms, max %.1f ms, %d timed out (machine %.2f cores busy)", prop.P50, prop.P99, prop.Max, prop.TimedOut, prop.MachineCores)
 	return nil
 }
 
@@ -473,6 +480,8 @@ var profileFuncs = map[string]string{
 	"GC (runtime.gcBgMarkWorker)":               "runtime.gcBgMarkWorker",
 	"transfer ServeDNS":                         "transfer.(*Transfer).ServeDNS",
 	"goroutine stack growth (runtime.newstack)": "runtime.newstack",
+	"federation lookup (Snapshot.lookup)":       "federation.(*Snapshot).lookup",
+	"allocation (runtime.mallocgc)":             "runtime.mallocgc",
 }
 
 // synthetic runs RunSynthetic for t in a child process, so that its memory
@@ -564,6 +573,14 @@ func machine(o Options) Machine {
 	version("coredns-fed", filepath.Join(o.Root, "bin", "coredns-fed"), "-version")
 	version("dnsperf", "dnsperf", "-h")
 	version("knotd", "knotd", "--version")
+	// What the binaries were built from; "+dirty" when the tree had changes.
+	if out, err := exec.Command("git", "-C", o.Root, "rev-parse", "--short", "HEAD").Output(); err == nil {
+		v := strings.TrimSpace(string(out))
+		if st, err := exec.Command("git", "-C", o.Root, "status", "--porcelain", "--", "plugin", "cmd", "go.mod").Output(); err == nil && len(st) > 0 {
+			v += "+dirty"
+		}
+		m.Versions["commit"] = v
+	}
 	// The lab's kube-apiserver is built without version stamps; its module says.
 	if b, err := os.ReadFile(filepath.Join(o.Root, "tools", "kube-apiserver", "go.mod")); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
