@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/coredns-fed/coredns-fed/test/integration/lab"
 )
 
 // upTimeout bounds `fedlab up`: etcd, four kube-apiservers and coredns-fed.
@@ -95,7 +97,7 @@ wait:
 	for {
 		select {
 		case err := <-exited:
-			return fmt.Errorf("the lab failed to start (%v); log %s:\n%s", err, logPath, tailFile(logPath, 20))
+			return fmt.Errorf("the lab failed to start (%v); log %s:\n%s", err, logPath, lab.Tail(logPath, 20))
 		case <-deadline:
 			syscall.Kill(cmd.Process.Pid, syscall.SIGTERM)
 			return fmt.Errorf("the lab was not ready after %s; stopped it; log %s", upTimeout, logPath)
@@ -153,16 +155,4 @@ func waitGone(r pidRecord, timeout time.Duration) {
 	for r.alive() && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-func tailFile(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

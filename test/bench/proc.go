@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/coredns-fed/coredns-fed/test/integration/lab"
 )
 
 // process is a child the benchmark started: its own process group, killed by
@@ -65,7 +66,7 @@ func (p *process) exitErr() error {
 	if err == nil {
 		err = errors.New("exited")
 	}
-	return fmt.Errorf("%s %w; end of %s:\n%s", p.name, err, p.logPath, tail(p.logPath, 15))
+	return fmt.Errorf("%s %w; end of %s:\n%s", p.name, err, p.logPath, lab.Tail(p.logPath, 15))
 }
 
 // stop sends SIGTERM to the process group, SIGKILL after ten seconds, and waits.
@@ -79,18 +80,6 @@ func (p *process) stop() {
 		<-p.done
 	}
 	syscall.Kill(-pgid, syscall.SIGKILL)
-}
-
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return string(bytes.Join(lines, []byte("\n")))
 }
 
 // Memory is a process's resident memory from /proc/PID/status.

@@ -508,7 +508,7 @@ func (r *runner) synthetic(ctx context.Context, t Topology) (*Synthetic, error) 
 	cmd.Stderr = logf
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w; end of %s:\n%s", r.o.Self, strings.Join(args, " "), err, logPath, tail(logPath, 10))
+		return nil, fmt.Errorf("%s %s: %w; end of %s:\n%s", r.o.Self, strings.Join(args, " "), err, logPath, lab.Tail(logPath, 10))
 	}
 	var s Synthetic
 	if err := json.Unmarshal(out, &s); err != nil {

@@ -3,7 +3,6 @@ package integration
 import (
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -292,16 +291,4 @@ func healthyAt(t testing.TB, d *lab.CoreDNS) {
 			eventuallyAt(t, d, convergeTimeout, zoneName(z), dns.TypeA, positive(as(zoneName(z), c)...))
 		}
 	}
-}
-
-func tailFile(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

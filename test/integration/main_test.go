@@ -75,7 +75,7 @@ func run(m *testing.M) int {
 	logger.Printf("lab and coredns-fed ready in %s", time.Since(start).Round(time.Millisecond))
 	code := m.Run()
 	if code != 0 {
-		logger.Printf("coredns-fed log, last lines:\n%s", tailFile(dns.Log(), 40))
+		logger.Printf("coredns-fed log, last lines:\n%s", lab.Tail(dns.Log(), 40))
 	}
 	return code
 }

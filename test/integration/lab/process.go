@@ -97,7 +97,7 @@ func (p *process) exitErr() error {
 	if err == nil {
 		err = errors.New("exited")
 	}
-	return fmt.Errorf("%s %w; last lines of %s:\n%s", p.name, err, p.logPath, tail(p.logPath, 20))
+	return fmt.Errorf("%s %w; last lines of %s:\n%s", p.name, err, p.logPath, Tail(p.logPath, 20))
 }
 
 // stop sends SIGTERM to the process group, then SIGKILL after stopTimeout,
@@ -124,8 +124,8 @@ func (p *process) stop() {
 	p.mu.Unlock()
 }
 
-// tail returns the last n lines of a file, for error messages.
-func tail(path string, n int) string {
+// Tail returns the last n lines of a file, for error messages.
+func Tail(path string, n int) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err.Error()
