@@ -104,14 +104,11 @@ func parse(c *caddy.Controller) (*Federation, error) {
 				}
 				f.Members = append(f.Members, m)
 			case "label":
-				a := c.RemainingArgs()
-				if len(a) != 1 {
-					return nil, c.Errf("label needs exactly one KEY, got %d arguments", len(a))
+				l, err := parseLabel(c, c.RemainingArgs())
+				if err != nil {
+					return nil, err
 				}
-				if errs := validation.IsQualifiedName(a[0]); len(errs) > 0 {
-					return nil, c.Errf("label %q: %s", a[0], strings.Join(errs, "; "))
-				}
-				f.Label = a[0]
+				f.Label = l
 			case "namespaces":
 				a := c.RemainingArgs()
 				if len(a) == 0 {
@@ -124,15 +121,11 @@ func parse(c *caddy.Controller) (*Federation, error) {
 				}
 				f.Namespaces = append(f.Namespaces, a...)
 			case "ttl":
-				a := c.RemainingArgs()
-				if len(a) != 1 {
-					return nil, c.Errf("ttl needs exactly one SECONDS value, got %d arguments", len(a))
+				t, err := parseTTL(c, c.RemainingArgs())
+				if err != nil {
+					return nil, err
 				}
-				t, err := strconv.Atoi(a[0])
-				if err != nil || t < 0 || t > 3600 {
-					return nil, c.Errf("ttl %q: must be an integer in [0, 3600]", a[0])
-				}
-				f.TTL = uint32(t)
+				f.TTL = t
 			case "soa":
 				soa = c.RemainingArgs()
 				if len(soa) != 2 && len(soa) != 6 {
@@ -370,22 +363,17 @@ func parseLocal(c *caddy.Controller) (*Local, error) {
 					l.Zone = strings.ToLower(args[0])
 				}
 			case "ttl":
-				if len(args) != 1 {
-					return nil, c.Errf("ttl needs exactly one SECONDS value, got %d arguments", len(args))
+				t, err := parseTTL(c, args)
+				if err != nil {
+					return nil, err
 				}
-				t, err := strconv.Atoi(args[0])
-				if err != nil || t < 0 || t > 3600 {
-					return nil, c.Errf("ttl %q: must be an integer in [0, 3600]", args[0])
-				}
-				l.TTL = uint32(t)
+				l.TTL = t
 			case "label":
-				if len(args) != 1 {
-					return nil, c.Errf("label needs exactly one KEY, got %d arguments", len(args))
+				key, err := parseLabel(c, args)
+				if err != nil {
+					return nil, err
 				}
-				if errs := validation.IsQualifiedName(args[0]); len(errs) > 0 {
-					return nil, c.Errf("label %q: %s", args[0], strings.Join(errs, "; "))
-				}
-				l.Label = args[0]
+				l.Label = key
 			default:
 				// NAME DOMAIN: a federation and the domain its names live in.
 				if len(args) != 1 {
@@ -415,4 +403,27 @@ func parseLocal(c *caddy.Controller) (*Local, error) {
 	}
 	l.Cluster.NoNodes = l.Region != "" && l.Zone != ""
 	return l, nil
+}
+
+// parseTTL reads "ttl SECONDS".
+func parseTTL(c *caddy.Controller, args []string) (uint32, error) {
+	if len(args) != 1 {
+		return 0, c.Errf("ttl needs exactly one SECONDS value, got %d arguments", len(args))
+	}
+	t, err := strconv.Atoi(args[0])
+	if err != nil || t < 0 || t > 3600 {
+		return 0, c.Errf("ttl %q: must be an integer in [0, 3600]", args[0])
+	}
+	return uint32(t), nil
+}
+
+// parseLabel reads "label KEY".
+func parseLabel(c *caddy.Controller, args []string) (string, error) {
+	if len(args) != 1 {
+		return "", c.Errf("label needs exactly one KEY, got %d arguments", len(args))
+	}
+	if errs := validation.IsQualifiedName(args[0]); len(errs) > 0 {
+		return "", c.Errf("label %q: %s", args[0], strings.Join(errs, "; "))
+	}
+	return args[0], nil
 }
