@@ -23,8 +23,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/coredns-fed/coredns-fed/internal/lab"
 	"github.com/coredns-fed/coredns-fed/test/bench"
-	"github.com/coredns-fed/coredns-fed/test/integration/lab"
 )
 
 func main() {

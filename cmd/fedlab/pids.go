@@ -9,7 +9,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/coredns-fed/coredns-fed/test/integration/lab"
+	"github.com/coredns-fed/coredns-fed/internal/lab"
 )
 
 // pidRecord is one line of the pids file: a role, a pid and the process's

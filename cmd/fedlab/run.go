@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/coredns-fed/coredns-fed/test/integration/lab"
+	"github.com/coredns-fed/coredns-fed/internal/lab"
 )
 
 // upTimeout bounds `fedlab up`: etcd, four kube-apiservers and coredns-fed.

@@ -10,7 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/coredns-fed/coredns-fed/test/integration/lab"
+	"github.com/coredns-fed/coredns-fed/internal/lab"
 )
 
 // Files in the lab directory.

@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/coredns-fed/coredns-fed/test/integration/lab"
+	"github.com/coredns-fed/coredns-fed/internal/lab"
 )
 
 // process is a child the benchmark started: its own process group, killed by

@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/coredns-fed/coredns-fed/test/integration/lab"
+	"github.com/coredns-fed/coredns-fed/internal/lab"
 )
 
 // Options sizes a benchmark run.

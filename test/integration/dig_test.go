@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/coredns-fed/coredns-fed/test/integration/lab"
+	"github.com/coredns-fed/coredns-fed/internal/lab"
 )
 
 // digRR is one answer line of dig: owner, type, data.

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coredns-fed/coredns-fed/test/integration/lab"
+	"github.com/coredns-fed/coredns-fed/internal/lab"
 )
 
 // fed is the lab shared by every test, dnsAddr where coredns-fed answers

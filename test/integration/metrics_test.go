@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coredns-fed/coredns-fed/test/integration/lab"
+	"github.com/coredns-fed/coredns-fed/internal/lab"
 )
 
 // sample is one line of the Prometheus text format.
