@@ -22,7 +22,7 @@ func apiserverArgs(c *Cluster, etcdURL string, index int) []string {
 	return []string{
 		"--etcd-servers", etcdURL,
 		"--etcd-prefix", fmt.Sprintf("/fedlab/%d-%s", index, c.Name),
-		"--bind-address", loopback,
+		"--bind-address", Loopback,
 		"--secure-port", fmt.Sprint(c.apiPort),
 		"--cert-dir", c.certDir(),
 		"--tls-cert-file", filepath.Join(c.certDir(), "apiserver.crt"),
@@ -68,7 +68,7 @@ var failedChecks = regexp.MustCompile(`\[-\][^\\\n"]*`)
 func waitReady(ctx context.Context, c *Cluster, client kubernetes.Interface) error {
 	ctx, cancel := context.WithTimeout(ctx, apiserverReadyTimeout)
 	defer cancel()
-	err := poll(ctx, c.apiserver, func() error {
+	err := Poll(ctx, pollInterval, c.apiserver, func() error {
 		body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
 		if err != nil {
 			if failed := failedChecks.FindAllString(err.Error(), -1); len(failed) > 0 {

@@ -38,7 +38,7 @@ func (b *backend) start() error {
 	if b.srv != nil {
 		return nil
 	}
-	l, err := net.Listen("tcp", hostPort(b.addr, BackendPort))
+	l, err := net.Listen("tcp", HostPort(b.addr, BackendPort))
 	if errors.Is(err, syscall.EACCES) {
 		return fmt.Errorf("backend of %s: %w (port %d needs root or CAP_NET_BIND_SERVICE)", b.name, err, BackendPort)
 	}

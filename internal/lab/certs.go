@@ -62,7 +62,7 @@ func (a *authority) writeServing(certPath, keyPath, name string) error {
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		DNSNames:     []string{"localhost", name},
-		IPAddresses:  []net.IP{net.ParseIP(loopback)},
+		IPAddresses:  []net.IP{net.ParseIP(Loopback)},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.cert, &key.PublicKey, a.key)
 	if err != nil {

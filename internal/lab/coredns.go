@@ -33,7 +33,7 @@ type CoreDNS struct {
 	HealthURL, ReadyURL, MetricsURL string
 
 	lab  *Lab
-	proc *process
+	proc *Process
 }
 
 // Ports are the loopback ports of one coredns-fed: DNS over UDP and TCP,
@@ -60,7 +60,7 @@ type Variant struct {
 func (l *Lab) corefile(p Ports, v Variant) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s:%d {\n", l.cfg.Domain, p.DNS)
-	fmt.Fprintf(&b, "    bind %s\n", loopback)
+	fmt.Fprintf(&b, "    bind %s\n", Loopback)
 	if v.ShardHealth != nil {
 		fmt.Fprintf(&b, "    shardhealth {\n")
 		for _, line := range v.ShardHealth {
@@ -85,9 +85,9 @@ func (l *Lab) corefile(p Ports, v Variant) string {
 	for _, line := range l.cfg.ServerOptions {
 		fmt.Fprintf(&b, "    %s\n", line)
 	}
-	fmt.Fprintf(&b, "    ready %s\n", hostPort(loopback, p.Ready))
-	fmt.Fprintf(&b, "    health %s\n", hostPort(loopback, p.Health))
-	fmt.Fprintf(&b, "    prometheus %s\n", hostPort(loopback, p.Metrics))
+	fmt.Fprintf(&b, "    ready %s\n", HostPort(Loopback, p.Ready))
+	fmt.Fprintf(&b, "    health %s\n", HostPort(Loopback, p.Health))
+	fmt.Fprintf(&b, "    prometheus %s\n", HostPort(Loopback, p.Metrics))
 	fmt.Fprintf(&b, "    errors\n")
 	fmt.Fprintf(&b, "}\n")
 	if l.cfg.ExtraServerBlocks != "" {
@@ -144,11 +144,11 @@ func (l *Lab) startCoreDNS(ctx context.Context, name string, render func(Ports) 
 	}
 	var p Ports
 	var err error
-	if p.DNS, err = freeDNSPort(); err != nil {
+	if p.DNS, err = FreeDNSPort(); err != nil {
 		return nil, err
 	}
 	for _, port := range []*int{&p.Health, &p.Ready, &p.Metrics} {
-		if *port, err = freePort(); err != nil {
+		if *port, err = FreePort(); err != nil {
 			return nil, err
 		}
 	}
@@ -158,18 +158,18 @@ func (l *Lab) startCoreDNS(ctx context.Context, name string, render func(Ports) 
 	}
 	d := &CoreDNS{
 		Name:       name,
-		Addr:       hostPort(loopback, p.DNS),
+		Addr:       HostPort(Loopback, p.DNS),
 		Corefile:   filepath.Join(l.dir, corefile),
-		HealthURL:  "http://" + hostPort(loopback, p.Health) + "/health",
-		ReadyURL:   "http://" + hostPort(loopback, p.Ready) + "/ready",
-		MetricsURL: "http://" + hostPort(loopback, p.Metrics) + "/metrics",
+		HealthURL:  "http://" + HostPort(Loopback, p.Health) + "/health",
+		ReadyURL:   "http://" + HostPort(Loopback, p.Ready) + "/ready",
+		MetricsURL: "http://" + HostPort(Loopback, p.Metrics) + "/metrics",
 		lab:        l,
 	}
 	if err := os.WriteFile(d.Corefile, []byte(render(p)), 0o644); err != nil {
 		return nil, err
 	}
-	d.proc = newProcess(procName, bin, filepath.Join(l.dir, logFile), "-conf", d.Corefile)
-	if err := d.proc.start(); err != nil {
+	d.proc = NewProcess(procName, filepath.Join(l.dir, logFile), bin, "-conf", d.Corefile)
+	if err := d.proc.Start(); err != nil {
 		return nil, err
 	}
 	l.mu.Lock()
@@ -179,11 +179,11 @@ func (l *Lab) startCoreDNS(ctx context.Context, name string, render func(Ports) 
 		l.extra[name] = d
 	}
 	l.mu.Unlock()
-	l.logf("%s started (pid %d), DNS on %s", procName, d.proc.pid(), d.Addr)
+	l.logf("%s started (pid %d), DNS on %s", procName, d.proc.PID(), d.Addr)
 
 	ctx, cancel := context.WithTimeout(ctx, corednsReadyTimeout)
 	defer cancel()
-	err = poll(ctx, d.proc, func() error {
+	err = Poll(ctx, pollInterval, d.proc, func() error {
 		resp, err := http.Get(d.ReadyURL)
 		if err != nil {
 			return err
@@ -230,7 +230,7 @@ func (d *CoreDNS) Stop() {
 	if d.Name == "" {
 		return
 	}
-	d.proc.stop()
+	d.proc.Stop()
 	d.lab.mu.Lock()
 	if d.lab.extra[d.Name] == d {
 		delete(d.lab.extra, d.Name)
@@ -239,16 +239,16 @@ func (d *CoreDNS) Stop() {
 }
 
 // PID returns coredns-fed's process id, 0 when it is not running.
-func (d *CoreDNS) PID() int { return d.proc.pid() }
+func (d *CoreDNS) PID() int { return d.proc.PID() }
 
 // Exited is closed when coredns-fed's process ends.
-func (d *CoreDNS) Exited() <-chan struct{} { return d.proc.exited() }
+func (d *CoreDNS) Exited() <-chan struct{} { return d.proc.Exited() }
 
 // ExitErr describes how coredns-fed ended, with the tail of its log.
-func (d *CoreDNS) ExitErr() error { return d.proc.exitErr() }
+func (d *CoreDNS) ExitErr() error { return d.proc.ExitErr() }
 
 // Log returns the path of coredns-fed's log file.
-func (d *CoreDNS) Log() string { return d.proc.logPath }
+func (d *CoreDNS) Log() string { return d.proc.Log() }
 
 func checkExecutable(path, hint string) error {
 	fi, err := os.Stat(path)

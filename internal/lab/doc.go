@@ -1,5 +1,9 @@
 // Package lab runs a local federation of Kubernetes member clusters on
-// loopback, for coredns-fed's integration tests and the fedlab command.
+// loopback, for coredns-fed's integration tests, the fedlab command and the
+// benchmark (test/bench), and holds what those three share: child processes
+// (Process, Pinned for CPU pinning), free loopback ports (FreePort,
+// FreeDNSPort), waiting (Poll), clients from kubeconfigs (ClientFor) and
+// log tails (Tail).
 //
 // One etcd backs every member; each member is a real kube-apiserver with its
 // own --etcd-prefix, static-token admin access, RBAC, and a serving

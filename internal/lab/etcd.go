@@ -11,22 +11,22 @@ import (
 // etcd is the single etcd every member kube-apiserver stores into, each under
 // its own --etcd-prefix.
 type etcd struct {
-	proc      *process
+	proc      *Process
 	clientURL string
 }
 
 func startEtcd(ctx context.Context, bin, dir string) (*etcd, error) {
-	clientPort, err := freePort()
+	clientPort, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
-	peerPort, err := freePort()
+	peerPort, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
-	clientURL := "http://" + hostPort(loopback, clientPort)
-	peerURL := "http://" + hostPort(loopback, peerPort)
-	proc := newProcess("etcd", bin, filepath.Join(dir, "etcd.log"),
+	clientURL := "http://" + HostPort(Loopback, clientPort)
+	peerURL := "http://" + HostPort(Loopback, peerPort)
+	proc := NewProcess("etcd", filepath.Join(dir, "etcd.log"), bin,
 		"--name", "fedlab",
 		"--data-dir", filepath.Join(dir, "etcd"),
 		"--listen-client-urls", clientURL,
@@ -37,12 +37,12 @@ func startEtcd(ctx context.Context, bin, dir string) (*etcd, error) {
 		"--log-level", "warn",
 		"--logger", "zap",
 	)
-	if err := proc.start(); err != nil {
+	if err := proc.Start(); err != nil {
 		return nil, err
 	}
 	e := &etcd{proc: proc, clientURL: clientURL}
 	if err := e.waitHealthy(ctx); err != nil {
-		proc.stop()
+		proc.Stop()
 		return nil, err
 	}
 	return e, nil
@@ -51,7 +51,7 @@ func startEtcd(ctx context.Context, bin, dir string) (*etcd, error) {
 func (e *etcd) waitHealthy(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	return poll(ctx, e.proc, func() error {
+	return Poll(ctx, pollInterval, e.proc, func() error {
 		resp, err := http.Get(e.clientURL + "/health")
 		if err != nil {
 			return err
@@ -62,27 +62,4 @@ func (e *etcd) waitHealthy(ctx context.Context) error {
 		}
 		return nil
 	})
-}
-
-// poll calls check every 200ms until it succeeds, ctx ends, or proc exits.
-func poll(ctx context.Context, proc *process, check func() error) error {
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	var exited <-chan struct{}
-	if proc != nil {
-		exited = proc.exited()
-	}
-	for {
-		err := check()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
-		case <-exited:
-			return proc.exitErr()
-		case <-tick.C:
-		}
-	}
 }

@@ -36,15 +36,19 @@ func writeCombinedKubeconfig(path string, clusters []*Cluster, caPEM []byte, tok
 	return clientcmd.WriteToFile(*cfg, path)
 }
 
-// clientFor builds a clientset from a kubeconfig file.
-func clientFor(path string) (*kubernetes.Clientset, *rest.Config, error) {
+// ClientFor builds a clientset from a kubeconfig file. The lab writes many
+// objects in a burst at start, so the client may send 100 requests a second
+// (bursts of 200) instead of client-go's default 5; tune, when given, may
+// change the REST config further before the clientset is made.
+func ClientFor(path string, tune ...func(*rest.Config)) (*kubernetes.Clientset, *rest.Config, error) {
 	rc, err := clientcmd.BuildConfigFromFlags("", path)
 	if err != nil {
 		return nil, nil, err
 	}
-	// The lab writes many objects in a burst at start; the default client
-	// rate limit (5 qps) would only slow it down.
 	rc.QPS, rc.Burst = 100, 200
+	for _, fn := range tune {
+		fn(rc)
+	}
 	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, nil, err

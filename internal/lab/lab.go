@@ -86,7 +86,7 @@ type Cluster struct {
 	index     int
 	dir       string
 	apiPort   int
-	apiserver *process
+	apiserver *Process
 	backend   *backend
 
 	mu    sync.Mutex
@@ -241,30 +241,30 @@ func (l *Lab) startCluster(ctx context.Context, c *Cluster) error {
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
 		return err
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return err
 	}
 	c.apiPort = port
-	c.Server = "https://" + hostPort(loopback, port)
+	c.Server = "https://" + HostPort(Loopback, port)
 	if err := prepareAPIServer(c, l.ca, l.token); err != nil {
 		return err
 	}
 	if err := clientcmd.WriteToFile(*kubeconfig(c, l.ca.certPEM, adminUser, l.token), c.AdminKubeconfig); err != nil {
 		return err
 	}
-	if c.Client, c.RESTConfig, err = clientFor(c.AdminKubeconfig); err != nil {
+	if c.Client, c.RESTConfig, err = ClientFor(c.AdminKubeconfig); err != nil {
 		return err
 	}
-	c.apiserver = newProcess("kube-apiserver "+c.Name, filepath.Join(l.cfg.BinDir, "kube-apiserver"),
-		filepath.Join(c.dir, "kube-apiserver.log"), apiserverArgs(c, l.etcd.clientURL, c.index)...)
-	if err := c.apiserver.start(); err != nil {
+	c.apiserver = NewProcess("kube-apiserver "+c.Name, filepath.Join(c.dir, "kube-apiserver.log"),
+		append([]string{filepath.Join(l.cfg.BinDir, "kube-apiserver")}, apiserverArgs(c, l.etcd.clientURL, c.index)...)...)
+	if err := c.apiserver.Start(); err != nil {
 		return err
 	}
 	if err := waitReady(ctx, c, c.Client); err != nil {
 		return err
 	}
-	l.logf("%s: kube-apiserver ready at %s (pid %d)", c.Name, c.Server, c.apiserver.pid())
+	l.logf("%s: kube-apiserver ready at %s (pid %d)", c.Name, c.Server, c.apiserver.PID())
 
 	if err := ApplyManifest(ctx, c.RESTConfig, l.cfg.RBACManifest); err != nil {
 		return fmt.Errorf("%s: %w", c.Name, err)
@@ -304,16 +304,16 @@ func (l *Lab) Close() {
 			d.Stop()
 		}
 		if d := l.DNS(); d != nil {
-			d.proc.stop()
+			d.proc.Stop()
 		}
 		l.eachCluster(func(c *Cluster) error {
 			if c.apiserver != nil {
-				c.apiserver.stop()
+				c.apiserver.Stop()
 			}
 			return nil
 		})
 		if l.etcd != nil {
-			l.etcd.proc.stop()
+			l.etcd.proc.Stop()
 		}
 		for _, c := range l.clusters {
 			if c.backend != nil {
@@ -353,24 +353,24 @@ func (l *Lab) Cluster(name string) (*Cluster, error) {
 func (l *Lab) PIDs() map[string]int {
 	pids := map[string]int{}
 	if l.etcd != nil {
-		if pid := l.etcd.proc.pid(); pid != 0 {
+		if pid := l.etcd.proc.PID(); pid != 0 {
 			pids["etcd"] = pid
 		}
 	}
 	for _, c := range l.clusters {
 		if c.apiserver != nil {
-			if pid := c.apiserver.pid(); pid != 0 {
+			if pid := c.apiserver.PID(); pid != 0 {
 				pids["kube-apiserver/"+c.Name] = pid
 			}
 		}
 	}
 	if d := l.DNS(); d != nil {
-		if pid := d.proc.pid(); pid != 0 {
+		if pid := d.proc.PID(); pid != 0 {
 			pids["coredns-fed"] = pid
 		}
 	}
 	for _, d := range l.extraServers() {
-		if pid := d.proc.pid(); pid != 0 {
+		if pid := d.proc.PID(); pid != 0 {
 			pids["coredns-fed/"+d.Name] = pid
 		}
 	}

@@ -7,15 +7,15 @@ import (
 	"strconv"
 )
 
-// loopback is the only address the lab binds its servers to, apart from the
-// backends' own 127.B.C.D addresses.
-const loopback = "127.0.0.1"
+// Loopback is the only address the lab, the benchmark and the tests bind
+// their servers to, apart from the backends' own 127.B.C.D addresses.
+const Loopback = "127.0.0.1"
 
-// freePort returns a TCP port on 127.0.0.1 that is free right now. The small
+// FreePort returns a TCP port on 127.0.0.1 that is free right now. The small
 // race between closing the probe listener and the server binding the port is
-// acceptable on a loopback-only lab.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(loopback, "0"))
+// acceptable on loopback.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(Loopback, "0"))
 	if err != nil {
 		return 0, err
 	}
@@ -23,21 +23,21 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// freeDNSPort returns a port free for both TCP and UDP on 127.0.0.1.
-func freeDNSPort() (int, error) {
+// FreeDNSPort returns a port free for both TCP and UDP on 127.0.0.1.
+func FreeDNSPort() (int, error) {
 	for range 20 {
-		port, err := freePort()
+		port, err := FreePort()
 		if err != nil {
 			return 0, err
 		}
-		u, err := net.ListenPacket("udp", net.JoinHostPort(loopback, strconv.Itoa(port)))
+		u, err := net.ListenPacket("udp", net.JoinHostPort(Loopback, strconv.Itoa(port)))
 		if err != nil {
 			continue
 		}
 		u.Close()
 		return port, nil
 	}
-	return 0, fmt.Errorf("no port free for both TCP and UDP on %s", loopback)
+	return 0, fmt.Errorf("no port free for both TCP and UDP on %s", Loopback)
 }
 
 // backendAddrs returns n backend addresses 127.B.1.1 … 127.B.1.n for a random
@@ -54,6 +54,7 @@ func backendAddrs(n int) []string {
 	return addrs
 }
 
-func hostPort(host string, port int) string {
+// HostPort joins host and port into host:port.
+func HostPort(host string, port int) string {
 	return net.JoinHostPort(host, strconv.Itoa(port))
 }

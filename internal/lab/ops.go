@@ -56,7 +56,7 @@ func (l *Lab) StopAPIServer(cluster string) error {
 	if err != nil {
 		return err
 	}
-	c.apiserver.stop()
+	c.apiserver.Stop()
 	l.logf("%s: kube-apiserver stopped", c.Name)
 	return nil
 }
@@ -68,16 +68,16 @@ func (l *Lab) StartAPIServer(ctx context.Context, cluster string) error {
 	if err != nil {
 		return err
 	}
-	if c.apiserver.pid() != 0 {
+	if c.apiserver.PID() != 0 {
 		return nil
 	}
-	if err := c.apiserver.start(); err != nil {
+	if err := c.apiserver.Start(); err != nil {
 		return err
 	}
 	if err := waitReady(ctx, c, c.Client); err != nil {
 		return err
 	}
-	l.logf("%s: kube-apiserver ready again (pid %d)", c.Name, c.apiserver.pid())
+	l.logf("%s: kube-apiserver ready again (pid %d)", c.Name, c.apiserver.PID())
 	return nil
 }
 
@@ -87,7 +87,7 @@ func (l *Lab) APIServerRunning(cluster string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return c.apiserver.pid() != 0, nil
+	return c.apiserver.PID() != 0, nil
 }
 
 // AddService creates the federated Service name in every member whose
@@ -108,7 +108,7 @@ func (l *Lab) RemoveService(ctx context.Context, name string) error {
 
 func (l *Lab) eachRunning(fn func(*Cluster) error) error {
 	return l.eachCluster(func(c *Cluster) error {
-		if c.apiserver.pid() == 0 {
+		if c.apiserver.PID() == 0 {
 			l.logf("%s: kube-apiserver is stopped, skipped", c.Name)
 			return nil
 		}

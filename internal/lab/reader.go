@@ -37,7 +37,7 @@ func writeReaderKubeconfig(ctx context.Context, c *Cluster, client kubernetes.In
 	var tr *authenticationv1.TokenRequest
 	// The ServiceAccount was just applied; retry briefly in case the
 	// API server's cache has not caught up.
-	err := poll(ctx, nil, func() error {
+	err := Poll(ctx, pollInterval, nil, func() error {
 		var err error
 		tr, err = client.CoreV1().ServiceAccounts(ReaderNamespace).CreateToken(ctx, ReaderServiceAccount, req, metav1.CreateOptions{})
 		return err

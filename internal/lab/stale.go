@@ -62,23 +62,34 @@ func removeStaleTempDirs() {
 // time in clock ticks since boot: with the pid, it names a process even
 // after the pid is reused. A zombie counts as gone.
 func ProcessStartTime(pid int) (string, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	fields, err := ProcStat(pid)
 	if err != nil {
 		return "", err
+	}
+	if fields[0] == "Z" {
+		return "", fmt.Errorf("process %d is a zombie", pid)
+	}
+	return fields[19], nil
+}
+
+// ProcStat returns the fields of /proc/PID/stat that follow the command
+// name: field N of proc(5) is element N-3 (state, ppid, … utime, stime, …
+// starttime).
+func ProcStat(pid int) ([]string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
 	}
 	// The command name (field 2) may contain spaces; the fields after it
 	// start at the last ')'.
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return "", fmt.Errorf("malformed /proc/%d/stat", pid)
+		return nil, fmt.Errorf("malformed /proc/%d/stat", pid)
 	}
 	fields := strings.Fields(s[i+1:])
 	if len(fields) < 20 {
-		return "", fmt.Errorf("malformed /proc/%d/stat", pid)
+		return nil, fmt.Errorf("malformed /proc/%d/stat", pid)
 	}
-	if fields[0] == "Z" {
-		return "", fmt.Errorf("process %d is a zombie", pid)
-	}
-	return fields[19], nil
+	return fields, nil
 }

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/coredns-fed/coredns-fed/internal/lab"
 )
 
 // PerfRun is one dnsperf run against a server.
@@ -60,10 +62,7 @@ func (r PerfRun) Args() []string {
 	if r.RateLimit > 0 {
 		a = append(a, "-Q", strconv.Itoa(r.RateLimit))
 	}
-	if r.CPUs != "" {
-		a = append([]string{"taskset", "-c", r.CPUs}, a...)
-	}
-	return a
+	return lab.Pinned(r.CPUs, a...)
 }
 
 // Run runs dnsperf to completion, its verbose output into OutFile, then parses

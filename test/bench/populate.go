@@ -16,7 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
 	"github.com/coredns-fed/coredns-fed/internal/lab"
@@ -25,14 +25,12 @@ import (
 // adminClient returns a clientset for a member with the admin kubeconfig and
 // no client-side rate limit: the benchmark writes tens of thousands of objects.
 func adminClient(c *lab.Cluster) (kubernetes.Interface, error) {
-	rc, err := clientcmd.BuildConfigFromFlags("", c.AdminKubeconfig)
-	if err != nil {
-		return nil, err
-	}
-	rc.QPS, rc.Burst = -1, 0 // QPS < 0: no rate limiter
-	rc.UserAgent = "fedbench"
-	rc.ContentType = "application/vnd.kubernetes.protobuf"
-	return kubernetes.NewForConfig(rc)
+	client, _, err := lab.ClientFor(c.AdminKubeconfig, func(rc *rest.Config) {
+		rc.QPS, rc.Burst = -1, 0 // QPS < 0: no rate limiter
+		rc.UserAgent = "fedbench"
+		rc.ContentType = "application/vnd.kubernetes.protobuf"
+	})
+	return client, err
 }
 
 // federatedService is Service i as the lab's AddService writes one: type

@@ -2,11 +2,10 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -21,33 +20,14 @@ type Server struct {
 	Addr     string // host:port for DNS
 	Config   string // the Corefile or knot.conf it runs with
 	PprofURL string // coredns-fed's pprof plugin, "" for Knot
-	proc     *process
+	proc     *lab.Process
 }
 
 // PID is the server's process id.
-func (s *Server) PID() int { return s.proc.pid() }
+func (s *Server) PID() int { return s.proc.PID() }
 
 // Stop stops the server.
-func (s *Server) Stop() { s.proc.stop() }
-
-// freeDNSPort returns a port free for both UDP and TCP on 127.0.0.1.
-func freeDNSPort() (int, error) {
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		if err != nil {
-			continue
-		}
-		u.Close()
-		return port, nil
-	}
-	return 0, fmt.Errorf("no port free for both UDP and TCP on 127.0.0.1")
-}
+func (s *Server) Stop() { s.proc.Stop() }
 
 // ServerSpec says how to start one server.
 type ServerSpec struct {
@@ -126,11 +106,11 @@ func (sp ServerSpec) Start() (*Server, error) {
 	if err := os.MkdirAll(sp.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	port, err := freeDNSPort()
+	port, err := lab.FreeDNSPort()
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Name: sp.Name, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
+	s := &Server{Name: sp.Name, Addr: lab.HostPort(lab.Loopback, port)}
 	logPath := filepath.Join(sp.Dir, sp.Name+".log")
 	var argv []string
 	if sp.Name == "knot" {
@@ -141,7 +121,7 @@ func (sp ServerSpec) Start() (*Server, error) {
 		}
 		argv = []string{"knotd", "-c", conf}
 	} else {
-		pprofPort, err := freeDNSPort()
+		pprofPort, err := lab.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -152,10 +132,10 @@ func (sp ServerSpec) Start() (*Server, error) {
 		if err := os.WriteFile(conf, []byte(s.Config), 0o644); err != nil {
 			return nil, err
 		}
-		s.PprofURL = fmt.Sprintf("http://127.0.0.1:%d/debug/pprof", pprofPort)
+		s.PprofURL = "http://" + lab.HostPort(lab.Loopback, pprofPort) + "/debug/pprof"
 		argv = []string{sp.Bin, "-conf", conf}
 	}
-	if s.proc, err = startProcess(sp.Name, logPath, sp.CPUs, argv...); err != nil {
+	if s.proc, err = lab.StartProcess(sp.Name, logPath, lab.Pinned(sp.CPUs, argv...)...); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -170,24 +150,20 @@ func (s *Server) WaitAnswering(ctx context.Context, name string, timeout time.Du
 	c := &dns.Client{Timeout: 500 * time.Millisecond}
 	m := new(dns.Msg)
 	m.SetQuestion(name, dns.TypeA)
-	last := "no answer"
-	for {
-		if s.proc.exited() {
-			return time.Time{}, s.proc.exitErr()
-		}
+	var at time.Time
+	err := lab.Poll(ctx, 10*time.Millisecond, s.proc, func() error {
 		r, _, err := c.Exchange(m, s.Addr)
 		switch {
 		case err != nil:
-			last = err.Error()
-		case r.Rcode == dns.RcodeSuccess:
-			return time.Now(), nil
-		default:
-			last = dns.RcodeToString[r.Rcode]
+			return err
+		case r.Rcode != dns.RcodeSuccess:
+			return errors.New(dns.RcodeToString[r.Rcode])
 		}
-		select {
-		case <-ctx.Done():
-			return time.Time{}, fmt.Errorf("%s at %s not answering %s: %s", s.Name, s.Addr, name, last)
-		case <-time.After(10 * time.Millisecond):
-		}
+		at = time.Now()
+		return nil
+	})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s at %s not answering %s: %w", s.Name, s.Addr, name, err)
 	}
+	return at, nil
 }

@@ -14,8 +14,6 @@ import (
 	"github.com/miekg/dns"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/coredns-fed/coredns-fed/internal/lab"
 )
@@ -103,11 +101,7 @@ func TestMintedKubeconfig(t *testing.T) {
 	}
 
 	// The token is the reader ServiceAccount's.
-	rc, err := clientcmd.BuildConfigFromFlags("", out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := kubernetes.NewForConfig(rc)
+	client, _, err := lab.ClientFor(out)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -218,24 +219,34 @@ func eventuallyWithin(t testing.TB, timeout time.Duration, name string, qtype ui
 // and returns the reply.
 func eventuallyAt(t testing.TB, d *lab.CoreDNS, timeout time.Duration, name string, qtype uint16, want reply) *dns.Msg {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		r, err := exchangeAt(d.Addr, name, qtype)
-		if err == nil {
-			err = match(r, want)
+	var r *dns.Msg
+	waitFor(t, d, timeout, name+" "+dns.TypeToString[qtype], func() error {
+		var err error
+		if r, err = exchangeAt(d.Addr, name, qtype); err != nil {
+			return err
 		}
-		if err == nil {
-			return r
+		if err := match(r, want); err != nil {
+			return fmt.Errorf("%w\nlast reply:\n%s", err, r)
 		}
-		aliveAt(t, d)
-		if time.Now().After(deadline) {
-			full := "(no reply)"
-			if r != nil {
-				full = r.String()
-			}
-			t.Fatalf("%s %s at %s did not converge within %s: %v\nlast reply:\n%s", name, dns.TypeToString[qtype], serverLabel(d), timeout, err, full)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return nil
+	})
+	return r
+}
+
+// pollInterval is how often waitFor checks again.
+const pollInterval = 100 * time.Millisecond
+
+// waitFor calls check every pollInterval until it returns nil, and fails the
+// test when timeout passes first, or as soon as the server d stops: it will
+// answer nothing more. what names the wait in the failure. Every test waits
+// through it; none sleeps for a fixed time.
+func waitFor(t testing.TB, d *lab.CoreDNS, timeout time.Duration, what string, check func() error) {
+	t.Helper()
+	// Not t.Context(): it ends before the cleanups run, and they wait too.
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := lab.Poll(ctx, pollInterval, d, check); err != nil {
+		t.Fatalf("%s at %s, within %s: %v", what, serverLabel(d), timeout, err)
 	}
 }
 

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -94,18 +95,18 @@ next:
 // labels want has the value value, or timeout passes.
 func eventuallyMetric(t testing.TB, d *lab.CoreDNS, timeout time.Duration, name string, want map[string]string, value float64) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	waitFor(t, d, timeout, fmt.Sprintf("%s%v = %v", name, want, value), func() error {
 		got, ok, err := metricValue(d, name, want)
-		if err == nil && ok && got == value {
-			return
+		switch {
+		case err != nil:
+			return err
+		case !ok:
+			return errors.New("no such sample")
+		case got != value:
+			return fmt.Errorf("got %v", got)
 		}
-		aliveAt(t, d)
-		if time.Now().After(deadline) {
-			t.Fatalf("%s%v at %s: got %v (present %v, error %v), want %v within %s", name, want, serverLabel(d), got, ok, err, value, timeout)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func TestParseSamples(t *testing.T) {

@@ -8,8 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/coredns-fed/coredns-fed/internal/lab"
 )
@@ -33,11 +31,7 @@ func TestReaderIsLeastPrivilege(t *testing.T) {
 
 	for _, c := range fed.Clusters() {
 		t.Run(c.Name, func(t *testing.T) {
-			rc, err := clientcmd.BuildConfigFromFlags("", c.ReaderKubeconfig)
-			if err != nil {
-				t.Fatal(err)
-			}
-			reader, err := kubernetes.NewForConfig(rc)
+			reader, _, err := lab.ClientFor(c.ReaderKubeconfig)
 			if err != nil {
 				t.Fatal(err)
 			}
