@@ -15,8 +15,9 @@
 //   - status.loadBalancer.ingress of every federated Service of type
 //     LoadBalancer, as a cloud controller fills it: the member's backend
 //     address;
-//   - EndpointSlices with ready conditions, labelled and owned as the
-//     EndpointSlice controller writes them.
+//   - EndpointSlices with ready conditions, labelled (the Service's labels
+//     plus the controller's own) and owned as the EndpointSlice controller
+//     writes them.
 //
 // Behind each member's load-balancer address (127.B.1.N, B random per lab)
 // an HTTP server on port 80 answers with the member's name, so a request to

@@ -24,8 +24,33 @@ const (
 const (
 	serviceNameLabel = discoveryv1.LabelServiceName
 	managedByLabel   = discoveryv1.LabelManagedBy
-	managedBy        = "endpointslice-controller.k8s.io"
+	// ManagedBy is the EndpointSlice controller's value of managedByLabel.
+	ManagedBy = "endpointslice-controller.k8s.io"
 )
+
+// EndpointSliceLabels returns the labels the EndpointSlice controller gives
+// the slices of svc: every label of the Service except the three it reserves
+// for itself, service.kubernetes.io/headless when the Service is headless,
+// kubernetes.io/service-name and endpointslice.kubernetes.io/managed-by (as
+// setEndpointSliceLabels in k8s.io/endpointslice does). A Service read from
+// the API has a ClusterIP or None; one built in memory without a ClusterIP
+// does not count as headless.
+func EndpointSliceLabels(svc *corev1.Service) map[string]string {
+	labels := make(map[string]string, len(svc.Labels)+2)
+	for k, v := range svc.Labels {
+		switch k {
+		case serviceNameLabel, managedByLabel, corev1.IsHeadlessService:
+			continue
+		}
+		labels[k] = v
+	}
+	if svc.Spec.ClusterIP == corev1.ClusterIPNone {
+		labels[corev1.IsHeadlessService] = ""
+	}
+	labels[serviceNameLabel] = svc.Name
+	labels[managedByLabel] = ManagedBy
+	return labels
+}
 
 // NodeName is the name of the lab's Node for the member in zone.
 func (c *Cluster) NodeName(zone string) string {
@@ -126,7 +151,8 @@ func (c *Cluster) publishLoadBalancer(ctx context.Context, svc *corev1.Service) 
 	})
 }
 
-// writeEndpointSlice creates the Service's EndpointSlice unless one exists.
+// writeEndpointSlice creates the Service's EndpointSlice unless one exists,
+// labelled and owned as the EndpointSlice controller makes them.
 func (c *Cluster) writeEndpointSlice(ctx context.Context, svc *corev1.Service) error {
 	slices, err := c.Client.DiscoveryV1().EndpointSlices(svc.Namespace).List(ctx, metav1.ListOptions{
 		LabelSelector: serviceNameLabel + "=" + svc.Name,
@@ -139,20 +165,10 @@ func (c *Cluster) writeEndpointSlice(ctx context.Context, svc *corev1.Service) e
 	}
 	slice := &discoveryv1.EndpointSlice{
 		ObjectMeta: metav1.ObjectMeta{
-			GenerateName: svc.Name + "-",
-			Namespace:    svc.Namespace,
-			Labels: map[string]string{
-				serviceNameLabel: svc.Name,
-				managedByLabel:   managedBy,
-			},
-			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion:         "v1",
-				Kind:               "Service",
-				Name:               svc.Name,
-				UID:                svc.UID,
-				Controller:         ptr.To(true),
-				BlockOwnerDeletion: ptr.To(true),
-			}},
+			GenerateName:    svc.Name + "-",
+			Namespace:       svc.Namespace,
+			Labels:          EndpointSliceLabels(svc),
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(svc, corev1.SchemeGroupVersion.WithKind("Service"))},
 		},
 		AddressType: discoveryv1.AddressTypeIPv4,
 		Endpoints:   c.endpoints(c.Ready()),
@@ -206,7 +222,7 @@ func (c *Cluster) SetReady(ctx context.Context, namespace string, ready bool) er
 	c.ready = ready
 	c.mu.Unlock()
 	slices, err := c.Client.DiscoveryV1().EndpointSlices(namespace).List(ctx, metav1.ListOptions{
-		LabelSelector: managedByLabel + "=" + managedBy,
+		LabelSelector: managedByLabel + "=" + ManagedBy,
 	})
 	if err != nil {
 		return err

@@ -61,16 +61,20 @@ func federatedService(i int) *corev1.Service {
 func SliceName(i int) string { return ServiceName(i) + "-1" }
 
 // endpointSlice is Service i's slice in member m as the EndpointSlice
-// controller writes it: two pods, ready or not.
+// controller writes it: two pods, ready or not, the Service's labels and its
+// own, owned by svc. With svc nil (the synthetic part, where no API server
+// gives the Service a UID) it carries the labels of federatedService(i) and
+// no owner.
 func endpointSlice(m, i int, svc *corev1.Service, ready bool) *discoveryv1.EndpointSlice {
+	labelled := svc
+	if labelled == nil {
+		labelled = federatedService(i)
+	}
 	s := &discoveryv1.EndpointSlice{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      SliceName(i),
 			Namespace: Namespace,
-			Labels: map[string]string{
-				discoveryv1.LabelServiceName: ServiceName(i),
-				discoveryv1.LabelManagedBy:   "endpointslice-controller.k8s.io",
-			},
+			Labels:    lab.EndpointSliceLabels(labelled),
 		},
 		AddressType: discoveryv1.AddressTypeIPv4,
 		Ports: []discoveryv1.EndpointPort{{
@@ -78,10 +82,7 @@ func endpointSlice(m, i int, svc *corev1.Service, ready bool) *discoveryv1.Endpo
 		}},
 	}
 	if svc != nil {
-		s.OwnerReferences = []metav1.OwnerReference{{
-			APIVersion: "v1", Kind: "Service", Name: svc.Name, UID: svc.UID,
-			Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
-		}}
+		s.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(svc, corev1.SchemeGroupVersion.WithKind("Service"))}
 	}
 	setEndpoints(s, m, i, ready)
 	return s
