@@ -73,14 +73,13 @@ func TestCorefile(t *testing.T) {
 		{Name: "b", ReaderKubeconfig: "/lab/b/reader.kubeconfig"},
 	}
 	got := l.corefile(Ports{DNS: 1053, Health: 1080, Ready: 1181, Metrics: 1153}, Variant{
-		ShardHealth: []string{"probe off", "grace 10s"},
+		ShardHealth: []string{"probe off"},
 		Kubeconfigs: map[string]string{"b": "/tmp/minted.kubeconfig b"},
 	})
 	want := `example.com:1053 {
     bind 127.0.0.1
     shardhealth {
         probe off
-        grace 10s
     }
     federation myfederation {
         member a {
@@ -114,8 +113,7 @@ interval 1s
 timeout 500ms
 rise 2
 fall 2
-jitter 10%
-grace 10s`
+jitter 10%`
 	if got != want {
 		t.Errorf("seed shardhealth block:\n%s\nwant:\n%s", got, want)
 	}

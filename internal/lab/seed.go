@@ -34,8 +34,14 @@ const (
 	SeedProbeRise     = 2
 	SeedProbeFall     = 2
 	SeedProbeJitter   = 10 // percent
-	SeedGrace         = 10 * time.Second
+	SeedStaleAfter    = 10 * time.Second
 )
+
+// SeedFederationOptions returns the lines the seed lab adds to its
+// federation block.
+func SeedFederationOptions() []string {
+	return []string{"stale_after " + SeedStaleAfter.String()}
+}
 
 // SeedShardHealth returns the lines of the seed lab's shardhealth block.
 func SeedShardHealth() []string {
@@ -48,7 +54,6 @@ func SeedShardHealth() []string {
 		fmt.Sprintf("rise %d", SeedProbeRise),
 		fmt.Sprintf("fall %d", SeedProbeFall),
 		fmt.Sprintf("jitter %d%%", SeedProbeJitter),
-		"grace " + SeedGrace.String(),
 	}
 }
 
@@ -73,6 +78,8 @@ func SeedConfig(root string) Config {
 		Services:     []string{SeedService},
 		Clusters:     append([]ClusterSpec(nil), SeedClusters...),
 		ShardHealth:  SeedShardHealth(),
+
+		FederationOptions: SeedFederationOptions(),
 	}
 }
 

@@ -42,14 +42,15 @@ func (b *builder) nsRecords() []dns.RR {
 
 // glue answers the addresses of an in-zone name server.
 func (b *builder) glue(ns nameServer) *node {
-	return b.addressNode(ns.name, ns.addrs)
+	s := b.records(ns.name, ns.addrs)
+	return &node{all: s, answer: s}
 }
 
 // glueExtra returns the glue records for the additional section of an NS answer.
 func (b *builder) glueExtra() []dns.RR {
 	var extra []dns.RR
 	for i := range b.ns {
-		extra = append(extra, b.glue(b.ns[i]).addrs...)
+		extra = append(extra, b.records(b.ns[i].name, b.ns[i].addrs).rrs...)
 	}
 	return extra
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/coredns/coredns/plugin/test"
 
+	"github.com/coredns-fed/coredns-fed/internal/fixture"
+
 	"github.com/miekg/dns"
 )
 
@@ -24,10 +26,13 @@ func benchFederation(b *testing.B, n int) *Federation {
 		cs[i].objs = nil
 		for s := 0; s < n; s++ {
 			name := fmt.Sprintf("svc-%d", s)
-			ready := !(i == 1 && s%4 == 0)
+			ready := fixture.Ready
+			if i == 1 && s%4 == 0 {
+				ready = fixture.Unready
+			}
 			cs[i].objs = append(cs[i].objs,
-				testService("ns", name, true, fmt.Sprintf("10.%d.%d.%d", i, s/256, s%256)),
-				testSlice("ns", name, ptr(ready)))
+				fixture.Service("ns", name, "myfederation", fmt.Sprintf("10.%d.%d.%d", i, s/256, s%256)),
+				slice("ns", name, ready))
 		}
 	}
 	f, _ := newTestFederation(b, cs, func(f *Federation) { f.StartupTimeout = 1 << 62 })
@@ -59,7 +64,7 @@ func BenchmarkLookup(b *testing.B) {
 	rel := "svc-4242.ns.myfederation.svc.us-central1-b.us-central1."
 	b.ReportAllocs()
 	for b.Loop() {
-		if snap.lookup(rel, "") == nil {
+		if snap.lookup(rel) == nil {
 			b.Fatal("not found")
 		}
 	}

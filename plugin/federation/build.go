@@ -18,8 +18,9 @@ type builder struct {
 	ttl     uint32
 	soa     soaConfig
 	ns      []nameServer
-	members []*Member
-	health  Health
+	members []*memberRun
+	usable  func(sh *Shard, st MemberStatus) []netip.Addr
+	policy  policy
 	server  string
 
 	namespaces []string // empty: all
@@ -39,9 +40,9 @@ func (b *builder) build(prev *Snapshot, dirty map[string]struct{}, all bool) *Sn
 	s.ns = b.nsRecords()
 	s.glue = b.glueExtra()
 
-	topo := make(map[string][]place, len(b.members))
+	topo := make(map[string][]Place, len(b.members))
 	for _, m := range b.members {
-		topo[m.Name] = m.topology()
+		topo[m.m.Name] = m.topo.current()
 	}
 	s.levels = levelsOf(b.members, topo)
 	full := prev == nil || all || !sameLevels(prev.levels, s.levels)
@@ -53,8 +54,10 @@ func (b *builder) build(prev *Snapshot, dirty map[string]struct{}, all bool) *Sn
 	if full {
 		dirty = map[string]struct{}{}
 		for _, m := range b.members {
-			for _, k := range m.serviceKeys() {
-				dirty[k] = struct{}{}
+			if m.Status().Synced {
+				for _, k := range m.src.ServiceKeys() {
+					dirty[k] = struct{}{}
+				}
 			}
 		}
 		if prev != nil {
@@ -70,7 +73,10 @@ func (b *builder) build(prev *Snapshot, dirty map[string]struct{}, all bool) *Sn
 	for key := range dirty {
 		ns, name, _ := strings.Cut(key, "/")
 		qkey := name + "." + ns
-		old := s.services[qkey]
+		var old *serviceAnswers
+		if prev != nil {
+			old = prev.services[qkey] // not s.services: a full rebuild starts from an empty map
+		}
 		sa := b.service(key, s)
 		if sa == nil {
 			delete(s.services, qkey)
@@ -94,7 +100,7 @@ func (b *builder) build(prev *Snapshot, dirty map[string]struct{}, all bool) *Sn
 // levelsOf derives the levels from the members' topology. A zone has two names:
 // "ZONE." (seed form) and "ZONE.REGION." (Federation v1 form); both fall back to
 // the region, or to global when the region is unknown.
-func levelsOf(members []*Member, topo map[string][]place) map[string]*level {
+func levelsOf(members []*memberRun, topo map[string][]Place) map[string]*level {
 	lv := map[string]*level{"": {suffix: "", global: true}}
 	add := func(suffix, parent, member string, depth int) {
 		l := lv[suffix]
@@ -107,19 +113,32 @@ func levelsOf(members []*Member, topo map[string][]place) map[string]*level {
 		}
 	}
 	for _, m := range members {
-		lv[""].members = append(lv[""].members, m.Name)
-		for _, p := range topo[m.Name] {
+		name := m.m.Name
+		lv[""].members = append(lv[""].members, name)
+		for _, p := range topo[name] {
+			if p.Region != "" {
+				add(p.Region+".", "", name, 1)
+			}
+		}
+	}
+	for _, m := range members {
+		name := m.m.Name
+		for _, p := range topo[name] {
+			if p.Zone == "" {
+				continue
+			}
 			region := ""
 			if p.Region != "" {
 				region = p.Region + "."
-				add(region, "", m.Name, 1)
+				add(p.Zone+"."+region, region, name, 2)
 			}
-			if p.Zone != "" {
-				add(p.Zone+".", region, m.Name, 2)
-				if region != "" {
-					add(p.Zone+"."+region, region, m.Name, 2)
-				}
+			// The seed form ZONE. is left out when a region has that name: the
+			// name is the region's, and the zone keeps its ZONE.REGION. form.
+			if l := lv[p.Zone+"."]; l != nil && l.depth == 1 {
+				m.topo.warnOnce("zone "+p.Zone, "Member %s: zone %s has the name of a region; it is answered only as %s%s", name, p.Zone, p.Zone+".", region)
+				continue
 			}
+			add(p.Zone+".", region, name, 2)
 		}
 	}
 	// Index parents before children, so a service's nodes can be built in order.
@@ -169,18 +188,24 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 		return nil
 	}
 	for _, m := range b.members {
-		sh := m.shard(key)
-		if sh == nil {
+		st := m.Status()
+		if !st.Synced {
 			continue
+		}
+		svc, ok := m.src.Service(key)
+		if !ok {
+			continue
+		}
+		sh := Shard{Member: m.m.Name, Namespace: svc.Namespace, Service: svc.Name,
+			Hostnames: svc.Hostnames, Ready: svc.Ready, Annotations: svc.Annotations}
+		if svc.LoadBalancer {
+			sh.Addrs = svc.Ingress
 		}
 		var usable []netip.Addr
 		if sh.Healthy() {
-			usable = sh.Addrs
-			if b.health != nil {
-				usable = b.health.Usable(sh, m.Status())
-			}
+			usable = b.usable(&sh, st)
 		}
-		sa.shards = append(sa.shards, *sh)
+		sa.shards = append(sa.shards, sh)
 		sa.usable = append(sa.usable, usable)
 	}
 	if len(sa.shards) == 0 {
@@ -195,11 +220,11 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 	}
 	for _, lvl := range byIndex {
 		owner := prefix + lvl.suffix + b.zone
-		addrs := sa.addrsOf(lvl.members)
+		shards := sa.usableAt(lvl.members)
 		var n *node
 		switch {
-		case len(addrs) > 0:
-			n = b.addressNode(owner, addrs)
+		case len(shards) > 0:
+			n = b.levelNode(owner, shards)
 		case lvl.global:
 			n = emptyNode
 		default:
@@ -214,29 +239,40 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 	return sa
 }
 
-// addrsOf returns the deduplicated, sorted usable addresses of the members' shards.
-func (sa *serviceAnswers) addrsOf(members []string) []netip.Addr {
-	var out []netip.Addr
+// usableAt returns the usable shards of the members.
+func (sa *serviceAnswers) usableAt(members []string) []usableShard {
+	var out []usableShard
 	for i := range sa.shards {
-		if slices.Contains(members, sa.shards[i].Member) {
-			out = append(out, sa.usable[i]...)
+		if len(sa.usable[i]) > 0 && slices.Contains(members, sa.shards[i].Member) {
+			out = append(out, usableShard{shard: &sa.shards[i], addrs: sa.usable[i]})
 		}
 	}
-	slices.SortFunc(out, netip.Addr.Compare)
-	return slices.Compact(out)
+	return out
 }
 
-func (b *builder) addressNode(owner string, addrs []netip.Addr) *node {
-	n := &node{addrs: make([]dns.RR, 0, len(addrs))}
-	for _, a := range addrs { // sorted: IPv4 before IPv6
+// levelNode is the node of a level with usable shards: the policy decides what
+// each query gets.
+func (b *builder) levelNode(owner string, shards []usableShard) *node {
+	return &node{
+		shards: shards,
+		all:    b.records(owner, addrsOf(shards)),
+		answer: b.policy.prepare(owner, shards, b.records),
+	}
+}
+
+// records makes the address records of owner, A before AAAA.
+func (b *builder) records(owner string, addrs []netip.Addr) *rrset {
+	addrs = slices.SortedFunc(slices.Values(addrs), netip.Addr.Compare)
+	s := &rrset{rrs: make([]dns.RR, 0, len(addrs))}
+	for _, a := range addrs {
 		if a.Is4() {
-			n.addrs = append(n.addrs, &dns.A{Hdr: b.hdr(owner, dns.TypeA), A: a.AsSlice()})
-			n.nA++
+			s.rrs = append(s.rrs, &dns.A{Hdr: b.hdr(owner, dns.TypeA), A: a.AsSlice()})
+			s.nA++
 		} else {
-			n.addrs = append(n.addrs, &dns.AAAA{Hdr: b.hdr(owner, dns.TypeAAAA), AAAA: a.AsSlice()})
+			s.rrs = append(s.rrs, &dns.AAAA{Hdr: b.hdr(owner, dns.TypeAAAA), AAAA: a.AsSlice()})
 		}
 	}
-	return n
+	return s
 }
 
 func (b *builder) hdr(owner string, t uint16) dns.RR_Header {

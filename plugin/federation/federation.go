@@ -14,6 +14,7 @@ package federation
 
 import (
 	"context"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,7 +23,6 @@ import (
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/kubernetes"
 )
 
 const pluginName = "federation"
@@ -33,7 +33,8 @@ var log = clog.NewWithPlugin(pluginName)
 // is the federation name.
 const DefaultLabel = "coredns-fed.io/federation"
 
-// Federation is the federation plugin.
+// Federation is the federation plugin in authoritative mode: it answers the zone
+// of the federation from the members' Services. Member mode is MemberMode.
 type Federation struct {
 	Next plugin.Handler
 
@@ -43,23 +44,26 @@ type Federation struct {
 	Namespaces     []string // empty: every namespace
 	TTL            uint32
 	StartupTimeout time.Duration
+	StaleAfter     time.Duration // a member unreachable this long is stale
 	Members        []*Member
 
 	soa soaConfig
 	ns  []nameServer
 
 	snapshot atomic.Pointer[Snapshot]
-	health   Health
+	health   HealthChecker
+	policy   policy
+	runs     []*memberRun
 
 	mu       sync.Mutex
 	dirty    map[string]struct{}
 	all      bool
+	watchers []func()
 	kick     chan struct{}
 	pending  atomic.Int32 // members not yet synced nor given up on
-	watchers []func()
 
 	cancel context.CancelFunc
-	done   chan struct{}
+	wg     sync.WaitGroup
 	server string
 }
 
@@ -69,54 +73,61 @@ func New() *Federation {
 		Label:          DefaultLabel,
 		TTL:            30,
 		StartupTimeout: 30 * time.Second,
+		StaleAfter:     30 * time.Second,
+		policy:         allPolicy{},
 		dirty:          map[string]struct{}{},
 		kick:           make(chan struct{}, 1),
 	}
 }
 
-// NewMember returns a member cluster watched through client instead of a
-// kubeconfig, for programs and tests that assemble a Federation without a Corefile.
-func NewMember(name string, client kubernetes.Interface) *Member {
-	return &Member{Name: name, client: client}
-}
-
 // Name implements plugin.Handler.
 func (f *Federation) Name() string { return pluginName }
 
-// Start begins watching the members and building snapshots. Members must have
-// clients (connect or a test's fake) before Start.
+// Start begins watching the members and building snapshots. A HealthChecker
+// set with SetHealth is started first, so that it sees the first build.
 func (f *Federation) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	f.cancel = cancel
-	f.done = make(chan struct{})
-	selector := labels.SelectorFromSet(labels.Set{f.Label: f.Fed})
-	f.pending.Store(int32(len(f.Members)))
-	for _, m := range f.Members {
-		m.server = f.server
-		m.changed = f.changed
-		m.watch(selector)
+	sel := labels.SelectorFromSet(labels.Set{f.Label: f.Fed})
+	f.runs = make([]*memberRun, len(f.Members))
+	for i, m := range f.Members {
+		f.runs[i] = newMemberRun(m, sel, f.server, f.changed)
 		memberConnected.WithLabelValues(f.server, m.Name).Set(0)
 		memberSynced.WithLabelValues(f.server, m.Name).Set(0)
-		go m.run(ctx, f.StartupTimeout, func() {
-			if m.synced.Load() && m.gaveUp.Load() {
-				f.changed("") // a late member: its shards join
-				return
-			}
-			f.pending.Add(-1)
-			f.changed("")
+		memberStale.WithLabelValues(f.server, m.Name).Set(0)
+	}
+	if f.health != nil {
+		f.health.Start(f)
+	}
+	f.pending.Store(int32(len(f.runs)))
+	for _, r := range f.runs {
+		f.wg.Go(func() {
+			r.run(ctx, f.StartupTimeout, f.StaleAfter, func(late bool) {
+				if !late {
+					f.pending.Add(-1)
+				}
+				f.changed("") // a late member's shards join
+			})
 		})
 	}
-	go f.buildLoop(ctx)
+	f.wg.Go(func() { f.buildLoop(ctx) })
 }
 
-// Stop ends the watches and the build loop.
+// Stop ends the watches, the build loop and the health checker, and returns
+// when every goroutine Start began has ended.
 func (f *Federation) Stop() {
 	if f.cancel == nil {
 		return
 	}
 	f.cancel()
-	<-f.done
+	f.wg.Wait()
+	if f.health != nil {
+		f.health.Stop()
+	}
 }
+
+// SetHealth installs the health checker; it must be called before Start.
+func (f *Federation) SetHealth(h HealthChecker) { f.health = h }
 
 // changed marks the Service namespace/name (or, for "", every Service) for the next
 // snapshot and wakes the build loop. Bursts of events coalesce into one build.
@@ -135,7 +146,6 @@ func (f *Federation) changed(key string) {
 }
 
 func (f *Federation) buildLoop(ctx context.Context) {
-	defer close(f.done)
 	for {
 		select {
 		case <-ctx.Done():
@@ -159,7 +169,7 @@ func (f *Federation) rebuild() {
 
 	b := &builder{
 		zone: f.Zone, fed: f.Fed, ttl: f.TTL, soa: f.soa, ns: f.ns,
-		members: f.Members, health: f.health, server: f.server, namespaces: f.Namespaces,
+		members: f.runs, usable: f.usable, policy: f.policy, server: f.server, namespaces: f.Namespaces,
 	}
 	f.snapshot.Store(b.build(f.snapshot.Load(), dirty, all))
 	for _, w := range watchers {
@@ -167,8 +177,19 @@ func (f *Federation) rebuild() {
 	}
 }
 
-// SetHealth implements HealthSink.
-func (f *Federation) SetHealth(h Health) { f.health = h }
+// usable returns the addresses of a healthy shard that may be answered: the
+// health checker's choice, and the stale policy: a stale member's shard stays
+// only while an active check vouches for it.
+func (f *Federation) usable(sh *Shard, st MemberStatus) []netip.Addr {
+	addrs, checked := sh.Addrs, false
+	if f.health != nil {
+		addrs, checked = f.health.Usable(sh)
+	}
+	if st.Stale && !checked {
+		return nil
+	}
+	return addrs
+}
 
 // HealthChanged implements HealthSink.
 func (f *Federation) HealthChanged(key string) { f.changed(key) }
@@ -193,11 +214,11 @@ func (f *Federation) Shards() []Shard {
 	return out
 }
 
-// Liveness implements HealthSink.
-func (f *Federation) Liveness() []MemberStatus {
-	out := make([]MemberStatus, len(f.Members))
-	for i, m := range f.Members {
-		out[i] = m.Status()
+// MemberStatuses implements HealthSink.
+func (f *Federation) MemberStatuses() []MemberStatus {
+	out := make([]MemberStatus, len(f.runs))
+	for i, r := range f.runs {
+		out[i] = r.Status()
 	}
 	return out
 }

@@ -10,10 +10,11 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 
+	"github.com/coredns-fed/coredns-fed/internal/fixture"
+
 	"github.com/miekg/dns"
 	core "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
-	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
@@ -22,43 +23,22 @@ import (
 // cluster describes one fake member for tests.
 type cluster struct {
 	name  string
-	nodes []place
+	nodes []Place
 	objs  []runtime.Object
 }
 
-func testNode(name string, p place) *core.Node {
-	return &core.Node{ObjectMeta: meta.ObjectMeta{Name: name, Labels: map[string]string{regionLabel: p.Region, zoneLabel: p.Zone}}}
+// slice returns the EndpointSlice "abcde" of the federated Service ns/svc.
+func slice(ns, svc string, ready ...*bool) *discovery.EndpointSlice {
+	return fixture.EndpointSlice(fixture.Service(ns, svc, "myfederation"), "abcde", ready...)
 }
 
-func testService(ns, name string, lb bool, ips ...string) *core.Service {
-	s := &core.Service{
-		ObjectMeta: meta.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{DefaultLabel: "myfederation"}},
-		Spec:       core.ServiceSpec{Type: core.ServiceTypeClusterIP},
-	}
-	if lb {
-		s.Spec.Type = core.ServiceTypeLoadBalancer
-	}
-	for _, ip := range ips {
-		s.Status.LoadBalancer.Ingress = append(s.Status.LoadBalancer.Ingress, core.LoadBalancerIngress{IP: ip})
-	}
+// clusterIPService is a federated Service that is not a load balancer, with a
+// stale ingress status.
+func clusterIPService(ns, name, ip string) *core.Service {
+	s := fixture.Service(ns, name, "myfederation", ip)
+	s.Spec.Type = core.ServiceTypeClusterIP
 	return s
 }
-
-func testSlice(ns, svc string, ready ...*bool) *discovery.EndpointSlice {
-	es := &discovery.EndpointSlice{
-		ObjectMeta:  meta.ObjectMeta{Namespace: ns, Name: svc + "-abcde", Labels: map[string]string{discovery.LabelServiceName: svc}},
-		AddressType: discovery.AddressTypeIPv4,
-	}
-	for i, r := range ready {
-		es.Endpoints = append(es.Endpoints, discovery.Endpoint{
-			Addresses:  []string{fmt.Sprintf("10.1.0.%d", i+1)},
-			Conditions: discovery.EndpointConditions{Ready: r},
-		})
-	}
-	return es
-}
-
-func ptr[T any](v T) *T { return &v }
 
 // seed returns the four clusters of the seed walkthrough, each with a healthy nginx shard.
 func seed() []cluster {
@@ -66,10 +46,10 @@ func seed() []cluster {
 	for i, r := range []string{"asia-east1", "europe-west1", "us-east1", "us-central1"} {
 		cs = append(cs, cluster{
 			name:  "gce-" + r,
-			nodes: []place{{r, r + "-b"}},
+			nodes: []Place{{r, r + "-b"}},
 			objs: []runtime.Object{
-				testService("mynamespace", "nginx", true, fmt.Sprintf("192.0.2.%d", i+1)),
-				testSlice("mynamespace", "nginx", ptr(true)),
+				fixture.Service("mynamespace", "nginx", "myfederation", fmt.Sprintf("192.0.2.%d", i+1)),
+				slice("mynamespace", "nginx", fixture.Ready),
 			},
 		})
 	}
@@ -88,7 +68,7 @@ func newTestFederation(t testing.TB, clusters []cluster, opts ...func(*Federatio
 	for _, c := range clusters {
 		objs := c.objs
 		for i, p := range c.nodes {
-			objs = append(objs, testNode(fmt.Sprintf("%s-node-%d", c.name, i), p))
+			objs = append(objs, fixture.Node(fmt.Sprintf("%s-node-%d", c.name, i), p.Region, p.Zone))
 		}
 		client := fake.NewClientset(objs...)
 		clients[c.name] = client
@@ -106,13 +86,7 @@ func newTestFederation(t testing.TB, clusters []cluster, opts ...func(*Federatio
 
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	fixture.WaitFor(t, 10*time.Second, what, cond)
 }
 
 func query(t *testing.T, f *Federation, name string, qtype uint16) *dns.Msg {

@@ -41,7 +41,7 @@ func (f *Federation) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 	m.Authoritative = true
 
 	rel := qname[:len(qname)-len(f.Zone)]
-	n := snap.lookup(rel, "")
+	n := snap.lookup(rel)
 	kind := kindNXDOMAIN
 	switch {
 	case n == nil:
@@ -65,7 +65,7 @@ func (f *Federation) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 		// it in place, as loadbalance does); the records themselves are shared
 		// and never modified.
 		var nodata bool
-		m.Answer, nodata, kind = n.answer(state.QType())
+		m.Answer, nodata, kind = n.reply(&state, state.QType())
 		if nodata {
 			m.Ns = snap.soa
 		}

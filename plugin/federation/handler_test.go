@@ -10,6 +10,8 @@ import (
 
 	"github.com/coredns/coredns/plugin/test"
 
+	"github.com/coredns-fed/coredns-fed/internal/fixture"
+
 	"github.com/miekg/dns"
 	discovery "k8s.io/api/discovery/v1"
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -40,7 +42,7 @@ func TestAllHealthy(t *testing.T) {
 
 func TestFallback(t *testing.T) {
 	cs := seed()
-	cs[1].objs[1] = testSlice("mynamespace", "nginx", ptr(false), ptr(false)) // europe: no ready endpoint
+	cs[1].objs[1] = slice("mynamespace", "nginx", fixture.Unready, fixture.Unready) // europe: no ready endpoint
 	f, _ := newTestFederation(t, cs)
 	globalA := []dns.RR{
 		test.A(nginx("") + " 30 IN A 192.0.2.1"), test.A(nginx("") + " 30 IN A 192.0.2.3"), test.A(nginx("") + " 30 IN A 192.0.2.4"),
@@ -69,25 +71,25 @@ func TestFallback(t *testing.T) {
 func TestHealthRules(t *testing.T) {
 	t.Run("unready endpoints", func(t *testing.T) {
 		cs := seed()[:1]
-		cs[0].objs[1] = testSlice("mynamespace", "nginx", ptr(false))
+		cs[0].objs[1] = slice("mynamespace", "nginx", fixture.Unready)
 		f, _ := newTestFederation(t, cs)
 		check(t, f, []test.Case{{Qname: nginx(""), Qtype: dns.TypeA, Ns: []dns.RR{test.SOA(soaRR)}}})
 	})
 	t.Run("ready unset counts as ready", func(t *testing.T) {
 		cs := seed()[:1]
-		cs[0].objs[1] = testSlice("mynamespace", "nginx", nil)
+		cs[0].objs[1] = slice("mynamespace", "nginx", nil)
 		f, _ := newTestFederation(t, cs)
 		check(t, f, []test.Case{{Qname: nginx(""), Qtype: dns.TypeA, Answer: []dns.RR{test.A(nginx("") + " 30 IN A 192.0.2.1")}}})
 	})
 	t.Run("not a load balancer", func(t *testing.T) {
 		cs := seed()[:1]
-		cs[0].objs[0] = testService("mynamespace", "nginx", false, "192.0.2.1")
+		cs[0].objs[0] = clusterIPService("mynamespace", "nginx", "192.0.2.1")
 		f, _ := newTestFederation(t, cs)
 		check(t, f, []test.Case{{Qname: nginx(""), Qtype: dns.TypeA, Ns: []dns.RR{test.SOA(soaRR)}}})
 	})
 	t.Run("no ingress yet", func(t *testing.T) {
 		cs := seed()[:1]
-		cs[0].objs[0] = testService("mynamespace", "nginx", true)
+		cs[0].objs[0] = fixture.LoadBalancer("mynamespace", "nginx", "myfederation")
 		f, _ := newTestFederation(t, cs)
 		check(t, f, []test.Case{{Qname: nginx(""), Qtype: dns.TypeA, Ns: []dns.RR{test.SOA(soaRR)}}})
 	})
@@ -109,8 +111,8 @@ func TestHealthRules(t *testing.T) {
 func TestDedupAndIPv6(t *testing.T) {
 	cs := seed()[:2]
 	// Both clusters behind one anycast address, plus an IPv6 one and a duplicate.
-	cs[0].objs[0] = testService("mynamespace", "nginx", true, "192.0.2.10", "2001:db8::1", "192.0.2.10")
-	cs[1].objs[0] = testService("mynamespace", "nginx", true, "192.0.2.10")
+	cs[0].objs[0] = fixture.Service("mynamespace", "nginx", "myfederation", "192.0.2.10", "2001:db8::1", "192.0.2.10")
+	cs[1].objs[0] = fixture.Service("mynamespace", "nginx", "myfederation", "192.0.2.10")
 	f, _ := newTestFederation(t, cs)
 	check(t, f, []test.Case{
 		{Qname: nginx(""), Qtype: dns.TypeA, Answer: []dns.RR{test.A(nginx("") + " 30 IN A 192.0.2.10")}},
@@ -122,7 +124,7 @@ func TestDedupAndIPv6(t *testing.T) {
 func TestMultiZone(t *testing.T) {
 	cs := seed()[:2]
 	// gce-asia-east1 has nodes in two zones: it is a shard of both.
-	cs[0].nodes = []place{{"asia-east1", "asia-east1-a"}, {"asia-east1", "asia-east1-b"}}
+	cs[0].nodes = []Place{{"asia-east1", "asia-east1-a"}, {"asia-east1", "asia-east1-b"}}
 	f, _ := newTestFederation(t, cs)
 	check(t, f, []test.Case{
 		{Qname: nginx("asia-east1-a."), Qtype: dns.TypeA, Answer: []dns.RR{test.A(nginx("asia-east1-a.") + " 30 IN A 192.0.2.1")}},
@@ -249,7 +251,7 @@ func TestChangesFollowObjects(t *testing.T) {
 	serial := query(t, f, "example.com.", dns.TypeSOA).Answer[0].(*dns.SOA).Serial
 
 	// Europe's endpoints become unready: its region falls back to global.
-	_, err := europe.DiscoveryV1().EndpointSlices("mynamespace").Update(ctx, testSlice("mynamespace", "nginx", ptr(false)), meta.UpdateOptions{})
+	_, err := europe.DiscoveryV1().EndpointSlices("mynamespace").Update(ctx, slice("mynamespace", "nginx", fixture.Unready), meta.UpdateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,18 +263,18 @@ func TestChangesFollowObjects(t *testing.T) {
 	}
 
 	// Recovery.
-	_, err = europe.DiscoveryV1().EndpointSlices("mynamespace").Update(ctx, testSlice("mynamespace", "nginx", ptr(true)), meta.UpdateOptions{})
+	_, err = europe.DiscoveryV1().EndpointSlices("mynamespace").Update(ctx, slice("mynamespace", "nginx", fixture.Ready), meta.UpdateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, f, []test.Case{{Qname: nginx("europe-west1."), Qtype: dns.TypeA, Answer: []dns.RR{test.A(nginx("europe-west1.") + " 30 IN A 192.0.2.2")}}})
 
 	// A second federated service appears in one cluster only.
-	_, err = europe.CoreV1().Services("web").Create(ctx, testService("web", "shop", true, "192.0.2.99"), meta.CreateOptions{})
+	_, err = europe.CoreV1().Services("web").Create(ctx, fixture.Service("web", "shop", "myfederation", "192.0.2.99"), meta.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = europe.DiscoveryV1().EndpointSlices("web").Create(ctx, testSlice("web", "shop", ptr(true)), meta.CreateOptions{})
+	_, err = europe.DiscoveryV1().EndpointSlices("web").Create(ctx, slice("web", "shop", fixture.Ready), meta.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +298,7 @@ func TestChangesFollowObjects(t *testing.T) {
 	})
 
 	// Nodes move the europe cluster to another zone: the old zone name is gone.
-	node := testNode("gce-europe-west1-node-0", place{"europe-west1", "europe-west1-c"})
+	node := fixture.Node("gce-europe-west1-node-0", "europe-west1", "europe-west1-c")
 	if _, err := europe.CoreV1().Nodes().Update(ctx, node, meta.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +310,7 @@ func TestChangesFollowObjects(t *testing.T) {
 
 func TestNamespacesRestriction(t *testing.T) {
 	cs := seed()[:1]
-	cs[0].objs = append(cs[0].objs, testService("other", "nginx", true, "192.0.2.77"), testSlice("other", "nginx", ptr(true)))
+	cs[0].objs = append(cs[0].objs, fixture.Service("other", "nginx", "myfederation", "192.0.2.77"), slice("other", "nginx", fixture.Ready))
 	f, _ := newTestFederation(t, cs, func(f *Federation) { f.Namespaces = []string{"mynamespace"} })
 	check(t, f, []test.Case{
 		{Qname: nginx(""), Qtype: dns.TypeA, Answer: []dns.RR{test.A(nginx("") + " 30 IN A 192.0.2.1")}},
@@ -318,9 +320,9 @@ func TestNamespacesRestriction(t *testing.T) {
 
 func TestUnlabeledServiceIgnored(t *testing.T) {
 	cs := seed()[:1]
-	plain := testService("mynamespace", "plain", true, "192.0.2.88")
+	plain := fixture.Service("mynamespace", "plain", "myfederation", "192.0.2.88")
 	plain.Labels = nil
-	cs[0].objs = append(cs[0].objs, plain, testSlice("mynamespace", "plain", ptr(true)))
+	cs[0].objs = append(cs[0].objs, plain, slice("mynamespace", "plain", fixture.Ready))
 	f, _ := newTestFederation(t, cs)
 	check(t, f, []test.Case{
 		{Qname: "plain.mynamespace.myfederation.svc.example.com.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soaRR)}},
@@ -330,7 +332,7 @@ func TestUnlabeledServiceIgnored(t *testing.T) {
 func fakeClient(c cluster) kubernetes.Interface {
 	objs := append([]runtime.Object{}, c.objs...)
 	for i, p := range c.nodes {
-		objs = append(objs, testNode(fmt.Sprintf("%s-node-%d", c.name, i), p))
+		objs = append(objs, fixture.Node(fmt.Sprintf("%s-node-%d", c.name, i), p.Region, p.Zone))
 	}
 	return fake.NewClientset(objs...)
 }
@@ -354,7 +356,7 @@ func mustAddrs(s ...string) []netip.Addr {
 
 func TestSeveralEndpointSlices(t *testing.T) {
 	cs := seed()[:1]
-	second := testSlice("mynamespace", "nginx", ptr(false))
+	second := slice("mynamespace", "nginx", fixture.Unready)
 	second.Name = "nginx-fghij"
 	cs[0].objs = append(cs[0].objs, second)
 	f, clients := newTestFederation(t, cs)
@@ -370,7 +372,7 @@ func TestSeveralEndpointSlices(t *testing.T) {
 	}
 	eventually(t, f, nodata)
 	// The other slice turns ready.
-	second.Endpoints[0].Conditions.Ready = ptr(true)
+	second.Endpoints[0].Conditions.Ready = fixture.Ready
 	if _, err := c.Update(ctx, second, meta.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}

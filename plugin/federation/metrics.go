@@ -25,6 +25,13 @@ var (
 		Help:      "1 once the member cluster's caches have synced.",
 	}, []string{"server", "member"})
 
+	memberStale = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "member_stale",
+		Help:      "1 when the member cluster's API server has been unreachable for stale_after or longer.",
+	}, []string{"server", "member"})
+
 	// Per-shard series would cost memory per service × member; the two views
 	// below answer "which services are degraded" and "which member is failing".
 	serviceShardsHealthy = promauto.NewGaugeVec(prometheus.GaugeOpts{

@@ -1,6 +1,7 @@
 package federation
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -15,12 +16,6 @@ import (
 // (for example the shardhealth probe overrides); all others are dropped.
 const AnnotationPrefix = "coredns-fed.io/"
 
-// Topology labels on Nodes (well-known labels, kubernetes.io/docs/reference/labels-annotations-taints).
-const (
-	regionLabel = "topology.kubernetes.io/region"
-	zoneLabel   = "topology.kubernetes.io/zone"
-)
-
 // service is the slim copy of a federated core/v1 Service: only what DNS needs.
 type service struct {
 	Name         string
@@ -28,6 +23,7 @@ type service struct {
 	Version      string
 	LoadBalancer bool
 	Ingress      []netip.Addr
+	Hostnames    []string // ingress with a hostname and no IP
 	Annotations  map[string]string
 
 	*object.Empty
@@ -47,9 +43,11 @@ func toService(obj any) (any, error) {
 		Empty:        &object.Empty{},
 	}
 	for _, in := range s.Status.LoadBalancer.Ingress {
-		// Hostname-only ingress (some cloud load balancers) has no address to answer.
 		if a, err := netip.ParseAddr(in.IP); err == nil {
 			out.Ingress = append(out.Ingress, a.Unmap())
+		} else if in.Hostname != "" {
+			// Some cloud load balancers (AWS) publish a hostname only.
+			out.Hostnames = append(out.Hostnames, strings.ToLower(in.Hostname))
 		}
 	}
 	for k, v := range s.Annotations {
@@ -65,7 +63,7 @@ func toService(obj any) (any, error) {
 
 // serviceModified reports whether an update changes anything DNS (or a probe) sees.
 func serviceModified(a, b *service) bool {
-	if a.LoadBalancer != b.LoadBalancer || !slices.Equal(a.Ingress, b.Ingress) || len(a.Annotations) != len(b.Annotations) {
+	if a.LoadBalancer != b.LoadBalancer || !slices.Equal(a.Ingress, b.Ingress) || !slices.Equal(a.Hostnames, b.Hostnames) || len(a.Annotations) != len(b.Annotations) {
 		return true
 	}
 	for k, v := range a.Annotations {
@@ -127,8 +125,8 @@ func toNode(obj any) (any, error) {
 	return &kubeNode{
 		Name:    n.Name,
 		Version: n.ResourceVersion,
-		Region:  n.Labels[regionLabel],
-		Zone:    n.Labels[zoneLabel],
+		Region:  n.Labels[core.LabelTopologyRegion],
+		Zone:    n.Labels[core.LabelTopologyZone],
 		Empty:   &object.Empty{},
 	}, nil
 }
@@ -145,12 +143,8 @@ func (s *service) SetNamespace(string)        {}
 func (s *service) DeepCopyObject() runtime.Object {
 	c := *s
 	c.Ingress = slices.Clone(s.Ingress)
-	if s.Annotations != nil {
-		c.Annotations = make(map[string]string, len(s.Annotations))
-		for k, v := range s.Annotations {
-			c.Annotations[k] = v
-		}
-	}
+	c.Hostnames = slices.Clone(s.Hostnames)
+	c.Annotations = maps.Clone(s.Annotations)
 	return &c
 }
 

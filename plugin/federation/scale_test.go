@@ -9,27 +9,28 @@ import (
 
 	"github.com/miekg/dns"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/kubernetes/fake"
 )
 
-// syntheticMember is a member whose caches are filled directly with slim objects,
-// as the informers would fill them, without an API server or a fake clientset
-// holding full copies: it measures the state and answer layers alone.
-func syntheticMember(name, region, zone string, services int, octet int) *Member {
-	m := &Member{Name: name, client: fake.NewClientset(), changed: func(string) {}}
-	m.watch(labels.Everything())
-	m.nodes.GetStore().Add(&kubeNode{Name: name + "-node", Region: region, Zone: zone})
+// syntheticMember is a member whose source is filled directly, as the informers
+// would fill it, without an API server or a fake clientset holding full copies:
+// it measures the state and answer layers alone.
+func syntheticMember(name, region, zone string, services int, octet int) *memberRun {
+	src := NewMemorySource()
+	src.SetNode(name+"-node", Place{region, zone})
 	for s := range services {
-		svc := fmt.Sprintf("svc-%d", s)
-		m.services.GetStore().Add(&service{Name: svc, Namespace: "ns", LoadBalancer: true,
+		src.SetService(ServiceState{Name: fmt.Sprintf("svc-%d", s), Namespace: "ns", LoadBalancer: true, Ready: true,
 			Ingress: []netip.Addr{netip.AddrFrom4([4]byte{10, byte(octet), byte(s / 256), byte(s % 256)})}})
-		slice := &endpointSlice{Name: svc + "-abcde", Namespace: "ns", Service: svc, Ready: true}
-		m.slices.GetStore().Add(slice)
-		m.sliceChanged(slice, +1)
 	}
-	m.synced.Store(true)
-	m.refreshTopology()
-	return m
+	return syncedRun(&Member{Name: name, Source: src})
+}
+
+// syncedRun is the federation's view of m as it is once m has synced, without
+// running m's source.
+func syncedRun(m *Member) *memberRun {
+	r := newMemberRun(m, labels.Everything(), "", func(string) {})
+	r.status.Synced, r.status.Connected = true, true
+	r.refreshTopology()
+	return r
 }
 
 func heapInUse() uint64 {
@@ -48,12 +49,13 @@ func BenchmarkScale(b *testing.B) {
 		b.Run(fmt.Sprintf("%dx10000", clusters), func(b *testing.B) {
 			const services = 10000
 			before := heapInUse()
-			var members []*Member
+			var members []*memberRun
 			for c := range clusters {
 				r := fmt.Sprintf("region-%d", c)
 				members = append(members, syntheticMember(fmt.Sprintf("member-%d", c), r, r+"-a", services, c))
 			}
 			bld := &builder{zone: "example.com.", fed: "myfederation", ttl: 30, members: members,
+				policy: allPolicy{}, usable: func(sh *Shard, _ MemberStatus) []netip.Addr { return sh.Addrs },
 				ns: []nameServer{{name: "ns.dns.example.com."}}, soa: soaConfig{mname: "ns.dns.example.com.", rname: "hostmaster.example.com."}}
 			start := time.Now()
 			snap := bld.build(nil, nil, true)
@@ -70,8 +72,8 @@ func BenchmarkScale(b *testing.B) {
 			}
 			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {
-				if n := snap.lookup(names[i%len(names)], ""); n != nil {
-					n.answer(dns.TypeA)
+				if n := snap.lookup(names[i%len(names)]); n != nil {
+					n.reply(nil, dns.TypeA)
 				}
 			}
 			b.ReportMetric(float64(heap)/(1<<20), "MiB-heap")

@@ -1,11 +1,11 @@
 package federation
 
 import (
-	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coredns/caddy"
@@ -19,8 +19,9 @@ import (
 func init() { plugin.Register(pluginName, setup) }
 
 func setup(c *caddy.Controller) error {
+	routeKlog()
 	if memberMode(c) {
-		return setupLocal(c)
+		return setupMemberMode(c)
 	}
 	f, err := parse(c)
 	if err != nil {
@@ -33,8 +34,14 @@ func setup(c *caddy.Controller) error {
 		}
 	}
 
+	cfg := dnsserver.GetConfig(c)
 	c.OnStartup(func() error {
-		f.server = ServerLabel(dnsserver.GetConfig(c))
+		// Every plugin's setup has run: a health checker of this server block,
+		// whatever its place in the block, has registered by now.
+		if h, ok := healthCheckers.LoadAndDelete(cfg); ok {
+			f.SetHealth(h.(HealthChecker))
+		}
+		f.server = ServerLabel(cfg)
 		f.Start()
 		return nil
 	})
@@ -43,12 +50,21 @@ func setup(c *caddy.Controller) error {
 		return nil
 	})
 
-	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
+	cfg.AddPlugin(func(next plugin.Handler) plugin.Handler {
 		f.Next = next
 		return f
 	})
 	return nil
 }
+
+// healthCheckers holds the HealthChecker of each server block (by its config)
+// from setup until the federation of that block starts.
+var healthCheckers sync.Map
+
+// UseHealth registers h as the health checker of the federation in the server
+// block of cfg. It is called from a plugin's setup; the federation starts h
+// before its first snapshot, whatever the order of the two plugins.
+func UseHealth(cfg *dnsserver.Config, h HealthChecker) { healthCheckers.Store(cfg, h) }
 
 // ServerLabel is the "server" label of metrics recorded outside a query (member
 // and snapshot metrics, probes): the address metrics.WithServer gives queries of
@@ -156,16 +172,16 @@ func parse(c *caddy.Controller) (*Federation, error) {
 				}
 				f.ns = append(f.ns, ns)
 				nsSeen = true
-			case "startup_timeout":
-				a := c.RemainingArgs()
-				if len(a) != 1 {
-					return nil, c.Errf("startup_timeout needs exactly one DURATION, got %d arguments", len(a))
+			case "startup_timeout", "stale_after":
+				d, err := parseDuration(c, opt, c.RemainingArgs())
+				if err != nil {
+					return nil, err
 				}
-				d, err := time.ParseDuration(a[0])
-				if err != nil || d <= 0 {
-					return nil, c.Errf("startup_timeout %q: must be a positive duration such as 30s", a[0])
+				if opt == "stale_after" {
+					f.StaleAfter = d
+				} else {
+					f.StartupTimeout = d
 				}
-				f.StartupTimeout = d
 			default:
 				return nil, c.Errf("unknown option %q", opt)
 			}
@@ -279,14 +295,6 @@ func parseMember(c *caddy.Controller) (*Member, error) {
 	return m, nil
 }
 
-// checkLabel accepts a region or zone name: one DNS label.
-func checkLabel(s string) error {
-	if errs := validation.IsDNS1123Label(strings.ToLower(s)); len(errs) > 0 {
-		return fmt.Errorf("%s", strings.Join(errs, "; "))
-	}
-	return nil
-}
-
 // memberMode reports whether the block configures member mode (NAME DOMAIN lines)
 // rather than the authoritative server (member NAME { ... } blocks).
 func memberMode(c *caddy.Controller) bool {
@@ -299,110 +307,16 @@ func memberMode(c *caddy.Controller) bool {
 	return true
 }
 
-func setupLocal(c *caddy.Controller) error {
-	l, err := parseLocal(c)
-	if err != nil {
-		return plugin.Error(pluginName, err)
+// parseDuration reads "OPTION DURATION", a positive duration.
+func parseDuration(c *caddy.Controller, opt string, args []string) (time.Duration, error) {
+	if len(args) != 1 {
+		return 0, c.Errf("%s needs exactly one DURATION, got %d arguments", opt, len(args))
 	}
-	if err := l.Cluster.connect(); err != nil {
-		return plugin.Error(pluginName, err)
+	d, err := time.ParseDuration(args[0])
+	if err != nil || d <= 0 {
+		return 0, c.Errf("%s %q: must be a positive duration such as 30s", opt, args[0])
 	}
-	c.OnStartup(func() error {
-		l.Cluster.server = ServerLabel(dnsserver.GetConfig(c))
-		l.Start()
-		return nil
-	})
-	c.OnShutdown(func() error {
-		l.Stop()
-		return nil
-	})
-	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
-		l.Next = next
-		return l
-	})
-	return nil
-}
-
-// parseLocal reads the member-mode block:
-//
-//	federation [ZONES...] {
-//	    NAME DOMAIN
-//	    kubeconfig KUBECONFIG [CONTEXT]
-//	    region REGION
-//	    zone ZONE
-//	    ttl SECONDS
-//	    label KEY
-//	}
-func parseLocal(c *caddy.Controller) (*Local, error) {
-	l := NewLocal()
-	l.Cluster = &Member{Name: "local", InCluster: true}
-	for c.Next() {
-		l.Zones = plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys)
-		for c.NextBlock() {
-			opt := c.Val()
-			args := c.RemainingArgs()
-			switch opt {
-			case "kubeconfig":
-				if len(args) < 1 || len(args) > 2 {
-					return nil, c.Errf("kubeconfig needs KUBECONFIG [CONTEXT], got %d arguments", len(args))
-				}
-				l.Cluster.InCluster, l.Cluster.Kubeconfig = false, args[0]
-				if len(args) == 2 {
-					l.Cluster.Context = args[1]
-				}
-			case "region", "zone":
-				if len(args) != 1 {
-					return nil, c.Errf("%s needs exactly one value, got %d arguments", opt, len(args))
-				}
-				if err := checkLabel(args[0]); err != nil {
-					return nil, c.Errf("%s %q: %v", opt, args[0], err)
-				}
-				if opt == "region" {
-					l.Region = strings.ToLower(args[0])
-				} else {
-					l.Zone = strings.ToLower(args[0])
-				}
-			case "ttl":
-				t, err := parseTTL(c, args)
-				if err != nil {
-					return nil, err
-				}
-				l.TTL = t
-			case "label":
-				key, err := parseLabel(c, args)
-				if err != nil {
-					return nil, err
-				}
-				l.Label = key
-			default:
-				// NAME DOMAIN: a federation and the domain its names live in.
-				if len(args) != 1 {
-					return nil, c.Errf("unknown option %q (a federation line is NAME DOMAIN)", opt)
-				}
-				name := strings.ToLower(opt)
-				if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
-					return nil, c.Errf("federation name %q: %s", opt, strings.Join(errs, "; "))
-				}
-				domain := dns.Fqdn(strings.ToLower(args[0]))
-				if _, ok := dns.IsDomainName(domain); !ok || dns.CountLabel(domain) < 1 {
-					return nil, c.Errf("federation %s: domain %q is not a domain name", opt, args[0])
-				}
-				if _, dup := l.Federations[name]; dup {
-					return nil, c.Errf("federation %s defined twice", opt)
-				}
-				l.Federations[name] = domain
-			}
-		}
-	}
-	if len(l.Federations) == 0 {
-		return nil, c.Err("federation needs a member block (authoritative mode) or at least one NAME DOMAIN line (member mode)")
-	}
-	l.Cluster.Region = l.Region
-	if l.Zone != "" {
-		l.Cluster.Zones = []string{l.Zone}
-	}
-	l.Cluster.NoNodes = l.Region != "" && l.Zone != ""
-	return l, nil
+	return d, nil
 }
 
 // parseTTL reads "ttl SECONDS".

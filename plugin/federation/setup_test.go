@@ -47,12 +47,13 @@ func TestParse(t *testing.T) {
 			ns ns1.example.com. 192.0.2.53 2001:db8::53
 			ns ns.provider.net.
 			startup_timeout 2m
+			stale_after 45s
 		}`, false, "", func(t *testing.T, f *Federation) {
 			m := f.Members[0]
 			if f.Fed != "myfederation" || m.Context != "other" || m.Region != "us-central1" || !slices.Equal(m.Zones, []string{"us-central1-b", "us-central1-c"}) {
 				t.Errorf("member: %+v", m)
 			}
-			if !f.Members[1].InCluster || f.Label != "example.org/fed" || !slices.Equal(f.Namespaces, []string{"mynamespace", "web"}) || f.TTL != 5 || f.StartupTimeout != 2*time.Minute {
+			if !f.Members[1].InCluster || f.Label != "example.org/fed" || !slices.Equal(f.Namespaces, []string{"mynamespace", "web"}) || f.TTL != 5 || f.StartupTimeout != 2*time.Minute || f.StaleAfter != 45*time.Second {
 				t.Errorf("options: %+v", f)
 			}
 			want := soaConfig{"ns1.example.com.", "admin.example.com.", 1, 2, 3, 4}
@@ -134,6 +135,10 @@ func TestParse(t *testing.T) {
 			member a { kubeconfig ` + kc + ` }
 			startup_timeout -1s
 		}`, true, `startup_timeout "-1s": must be a positive duration`, nil},
+		{`federation myfederation {
+			member a { kubeconfig /k }
+			stale_after never
+		}`, true, `stale_after "never": must be a positive duration`, nil},
 		{`federation myfederation {
 			member a { kubeconfig ` + kc + ` }
 			label "bad key!"

@@ -11,6 +11,7 @@ type Shard struct {
 	Namespace   string
 	Service     string
 	Addrs       []netip.Addr      // load-balancer ingress IPs; empty unless type LoadBalancer
+	Hostnames   []string          // load-balancer ingress hostnames without an IP
 	Ready       bool              // an EndpointSlice has a ready endpoint
 	Annotations map[string]string // the Service's annotations under AnnotationPrefix
 }
@@ -20,29 +21,38 @@ type Shard struct {
 func (s *Shard) Healthy() bool { return s.Ready && len(s.Addrs) > 0 }
 
 // Health is the seam for active health checking (the shardhealth plugin). The
-// federation plugin works without one; when set, it decides which addresses of
-// each shard are answered.
+// federation plugin works without one; when there is one, it decides which
+// addresses of each shard are answered.
 type Health interface {
-	// Usable returns the addresses of s that may be answered. It is called while
-	// a snapshot is built, once for every shard with s.Healthy(), and must not
-	// block. m is the liveness of the shard's member: a member whose API server
-	// is down keeps its last known shards, and the filter decides whether to
-	// trust them. Returning nil drops the shard.
-	Usable(s *Shard, m MemberStatus) []netip.Addr
+	// Usable returns the addresses of s that may be answered, and whether an
+	// active check vouches for them (checked). It is called while a snapshot is
+	// built, once for every shard with s.Healthy(), and must not block.
+	//
+	// The federation applies the stale policy on top: the shards of a member
+	// whose API server has been unreachable for stale_after are dropped unless
+	// checked is true, since then the data plane is being watched directly.
+	Usable(s *Shard) (addrs []netip.Addr, checked bool)
 }
 
-// HealthSink is what a Health implementation gets from the federation plugin: it
-// is implemented by *Federation.
+// HealthChecker is a Health that runs beside the federation: the federation
+// starts it, with itself as the sink, before it builds its first snapshot, and
+// stops it after its own sources.
+type HealthChecker interface {
+	Health
+	Start(sink HealthSink)
+	Stop()
+}
+
+// HealthSink is what a HealthChecker gets from the federation plugin: it is
+// implemented by *Federation.
 type HealthSink interface {
-	// SetHealth installs h; it must be called before the server starts serving.
-	SetHealth(h Health)
 	// HealthChanged asks for a snapshot rebuild of the Service namespace/name, or
 	// of every Service when key is empty. It does not block.
 	HealthChanged(key string)
 	// Shards returns every shard of the current snapshot, healthy or not.
 	Shards() []Shard
-	// Liveness returns the liveness of every member.
-	Liveness() []MemberStatus
+	// MemberStatuses returns the status of every member.
+	MemberStatuses() []MemberStatus
 	// OnSnapshot registers fn to be called (without locks held) after each
 	// snapshot is swapped in.
 	OnSnapshot(fn func())

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 )
 
@@ -37,24 +38,19 @@ type level struct {
 type serviceAnswers struct {
 	key    string  // namespace/name
 	levels []*node // by level.index
-	// byClient holds answers that depend on the client's region (geo), keyed by
-	// level suffix and client region; nil while no answer does.
-	byClient map[clientKey]*node
-	shards   []Shard
-	usable   [][]netip.Addr // per shard: the addresses answered
+	shards []Shard
+	usable [][]netip.Addr // per shard: the addresses answered
 }
-
-// clientKey selects a per-client answer: a level and the client's region.
-type clientKey struct{ Level, Client string }
 
 // node is one existing name. It either has addresses (possibly none: NODATA) or
 // is an alias (CNAME) of its parent level's node. Whole answers are assembled
 // from the chain when asked, into the one slice a response needs anyway, so the
 // snapshot stores every record once.
 type node struct {
-	addrs  []dns.RR // A records first, then AAAA
-	nA     int      // how many of addrs are A records
-	cname  dns.RR   // non-nil: this name is an alias of parent
+	shards []usableShard // the usable shards the answer is chosen from
+	all    *rrset        // every usable address: what a zone transfer sends
+	answer picker        // nil: no addresses (NODATA)
+	cname  dns.RR        // non-nil: this name is an alias of parent
 	parent *node
 }
 
@@ -74,13 +70,16 @@ const (
 	kindRefused  answerKind = "refused"
 )
 
-// records returns the terminal records of n for qtype (following no alias).
-func (n *node) records(qtype uint16) []dns.RR {
+// records returns the terminal records of n for the query (following no alias).
+func (n *node) records(state *request.Request, qtype uint16) []dns.RR {
+	if n.answer == nil {
+		return nil
+	}
 	switch qtype {
 	case dns.TypeA, dns.TypeANY:
-		return n.addrs[:n.nA]
+		return n.answer.pick(state).a()
 	case dns.TypeAAAA:
-		return n.addrs[n.nA:]
+		return n.answer.pick(state).aaaa()
 	}
 	return nil
 }
@@ -88,7 +87,7 @@ func (n *node) records(qtype uint16) []dns.RR {
 // answer assembles the answer section for qtype into a new slice: the CNAME
 // chain (RFC 1034 §4.3.2: in-zone aliases are chased by the server) and the
 // records at its end. nodata reports an empty end, for the SOA in the authority.
-func (n *node) answer(qtype uint16) (rrs []dns.RR, nodata bool, kind answerKind) {
+func (n *node) reply(state *request.Request, qtype uint16) (rrs []dns.RR, nodata bool, kind answerKind) {
 	if qtype == dns.TypeCNAME {
 		if n.cname == nil {
 			return nil, true, kindNODATA
@@ -99,7 +98,7 @@ func (n *node) answer(qtype uint16) (rrs []dns.RR, nodata bool, kind answerKind)
 	for ; end.cname != nil; end = end.parent {
 		size++
 	}
-	last := end.records(qtype)
+	last := end.records(state, qtype)
 	size += len(last)
 	if size > 0 {
 		rrs = make([]dns.RR, 0, size)
@@ -121,7 +120,7 @@ func (n *node) answer(qtype uint16) (rrs []dns.RR, nodata bool, kind answerKind)
 
 // lookup finds the answers for rel, the query name relative to the zone (with a
 // trailing dot, "" for the apex). It does not allocate: keys are substrings of rel.
-func (s *Snapshot) lookup(rel, client string) *node {
+func (s *Snapshot) lookup(rel string) *node {
 	// Find "svc" among the first four labels such that what follows is a level;
 	// the labels before it are (service, namespace, federation).
 	start := 0
@@ -133,7 +132,7 @@ func (s *Snapshot) lookup(rel, client string) *node {
 		end += start
 		if rel[start:end] == "svc" {
 			if lvl, ok := s.levels[rel[end+1:]]; ok {
-				return s.lookupService(rel[:start], lvl, client)
+				return s.lookupService(rel[:start], lvl)
 			}
 		}
 		start = end + 1
@@ -142,7 +141,7 @@ func (s *Snapshot) lookup(rel, client string) *node {
 }
 
 // lookupService resolves prefix ("", "F.", "N.F." or "S.N.F.") at a level.
-func (s *Snapshot) lookupService(prefix string, lvl *level, client string) *node {
+func (s *Snapshot) lookupService(prefix string, lvl *level) *node {
 	if prefix == "" {
 		return emptyNode
 	}
@@ -165,11 +164,6 @@ func (s *Snapshot) lookupService(prefix string, lvl *level, client string) *node
 	sa := s.services[p]
 	if sa == nil {
 		return nil
-	}
-	if client != "" && sa.byClient != nil {
-		if n := sa.byClient[clientKey{lvl.suffix, client}]; n != nil {
-			return n
-		}
 	}
 	return sa.levels[lvl.index]
 }

@@ -34,8 +34,8 @@ func (f *Federation) Transfer(zone string, serial uint32) (<-chan []dns.RR, erro
 				switch {
 				case n.cname != nil:
 					ch <- []dns.RR{n.cname}
-				case len(n.addrs) > 0:
-					ch <- n.addrs
+				case n.all != nil:
+					ch <- n.all.rrs
 				}
 			}
 		}

@@ -5,11 +5,13 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/coredns-fed/coredns-fed/internal/fixture"
 )
 
 func TestTransfer(t *testing.T) {
 	cs := seed()
-	cs[1].objs[1] = testSlice("mynamespace", "nginx", ptr(false))
+	cs[1].objs[1] = slice("mynamespace", "nginx", fixture.Unready)
 	f, _ := newTestFederation(t, cs, func(f *Federation) {
 		f.ns = []nameServer{{name: "ns1.example.com.", addrs: mustAddrs("192.0.2.53")}}
 	})

@@ -94,7 +94,7 @@ func TestAnnotationOverridesReachTheProber(t *testing.T) {
 	prober.set("192.0.2.4", Refused)
 	tick(t, h, clk, h.Interval)
 	off := shard("a", "ns/off", map[string]string{AnnotationProbe: "off"}, "192.0.2.4")
-	if got := usable(h, off, connected); !slices.Equal(got, []string{"192.0.2.4"}) {
+	if got := usable(h, off); !slices.Equal(got, []string{"192.0.2.4"}) {
 		t.Errorf("probe off: usable %v, want [192.0.2.4]", got)
 	}
 }
@@ -121,7 +121,7 @@ func TestBadAnnotationLoggedOnce(t *testing.T) {
 
 	// Every build asks again; the value is parsed and reported once.
 	for range 3 {
-		usable(h, bad, connected)
+		usable(h, bad)
 		sink.snapshot(bad)
 		settle(t, h, clk)
 	}
@@ -141,8 +141,8 @@ func TestBadAnnotationLoggedOnce(t *testing.T) {
 
 	// A new bad value is reported again.
 	bad.Annotations = map[string]string{AnnotationPort: "ninety"}
-	usable(h, bad, connected)
-	usable(h, bad, connected)
+	usable(h, bad)
+	usable(h, bad)
 	if lines := logs.lines("mynamespace/nginx", AnnotationPort); len(lines) != 2 {
 		t.Errorf("%d log lines after the value changed, want 2: %q", len(lines), lines)
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coredns-fed/coredns-fed/internal/fixture"
 	"github.com/coredns-fed/coredns-fed/plugin/federation"
 )
 
@@ -144,18 +145,14 @@ func (p *fakeProber) count() int {
 	return len(p.calls)
 }
 
-// fakeSink stands in for the federation: it holds shards and member liveness,
-// and records what it is told.
+// fakeSink stands in for the federation: it holds shards and records what it
+// is told.
 type fakeSink struct {
 	mu       sync.Mutex
-	health   federation.Health
 	shards   []federation.Shard
-	live     []federation.MemberStatus
 	changed  []string
 	watchers []func()
 }
-
-func (s *fakeSink) SetHealth(h federation.Health) { s.health = h }
 
 func (s *fakeSink) HealthChanged(key string) {
 	s.mu.Lock()
@@ -169,11 +166,7 @@ func (s *fakeSink) Shards() []federation.Shard {
 	return slices.Clone(s.shards)
 }
 
-func (s *fakeSink) Liveness() []federation.MemberStatus {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.live)
-}
+func (s *fakeSink) MemberStatuses() []federation.MemberStatus { return nil }
 
 func (s *fakeSink) OnSnapshot(fn func()) { s.watchers = append(s.watchers, fn) }
 
@@ -185,12 +178,6 @@ func (s *fakeSink) snapshot(shards ...federation.Shard) {
 	for _, w := range s.watchers {
 		w()
 	}
-}
-
-func (s *fakeSink) setLive(live ...federation.MemberStatus) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.live = live
 }
 
 // takeChanged returns and forgets the HealthChanged keys.
@@ -260,19 +247,14 @@ func tick(t *testing.T, h *ShardHealth, clk *fakeClock, d time.Duration) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	fixture.WaitFor(t, 10*time.Second, what, cond)
 }
 
 // usable asks h what federation would answer for s.
-func usable(h *ShardHealth, s federation.Shard, m federation.MemberStatus) []string {
+func usable(h *ShardHealth, s federation.Shard) []string {
 	var out []string
-	for _, a := range h.Usable(&s, m) {
+	addrs, _ := h.Usable(&s)
+	for _, a := range addrs {
 		out = append(out, a.String())
 	}
 	return out

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coredns-fed/coredns-fed/internal/fixture"
 	"github.com/coredns-fed/coredns-fed/plugin/federation"
 
 	"github.com/coredns/caddy"
@@ -18,32 +19,15 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
-	core "k8s.io/api/core/v1"
-	discovery "k8s.io/api/discovery/v1"
-	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 )
 
 // A member cluster on a fake clientset with one federated nginx Service whose
 // load balancer is ip, in region/zone.
 func fakeMember(name, region, zone, ip string) *federation.Member {
-	objs := []runtime.Object{
-		&core.Node{ObjectMeta: meta.ObjectMeta{Name: name + "-node", Labels: map[string]string{
-			"topology.kubernetes.io/region": region, "topology.kubernetes.io/zone": zone,
-		}}},
-		&core.Service{
-			ObjectMeta: meta.ObjectMeta{Namespace: "mynamespace", Name: "nginx", Labels: map[string]string{federation.DefaultLabel: "myfederation"}},
-			Spec:       core.ServiceSpec{Type: core.ServiceTypeLoadBalancer},
-			Status:     core.ServiceStatus{LoadBalancer: core.LoadBalancerStatus{Ingress: []core.LoadBalancerIngress{{IP: ip}}}},
-		},
-		&discovery.EndpointSlice{
-			ObjectMeta:  meta.ObjectMeta{Namespace: "mynamespace", Name: "nginx-abcde", Labels: map[string]string{discovery.LabelServiceName: "nginx"}},
-			AddressType: discovery.AddressTypeIPv4,
-			Endpoints:   []discovery.Endpoint{{Addresses: []string{"10.1.0.1"}}},
-		},
-	}
-	return federation.NewMember(name, fake.NewClientset(objs...))
+	svc := fixture.Service("mynamespace", "nginx", "myfederation", ip)
+	return federation.NewMember(name, fake.NewClientset(
+		fixture.Node(name+"-node", region, zone), svc, fixture.EndpointSlice(svc, "abcde", fixture.Ready)))
 }
 
 // backend serves HTTP 200 on addr until stopped.
@@ -104,17 +88,8 @@ func TestFederationAnswersFollowProbes(t *testing.T) {
 	h.Probe = Probe{Kind: kindHTTP, Port: port, Path: "/healthz", ExpectMin: 200, ExpectMax: 399}
 	h.Interval, h.Timeout, h.Jitter, h.Rise, h.Fall = interval, 100*time.Millisecond, 0.1, rise, fall
 
-	// As at server start: shardhealth's OnStartup hook, then federation's.
-	c := caddy.NewTestController("dns", "shardhealth")
-	cfg := dnsserver.GetConfig(c)
-	cfg.AddPlugin(func(next plugin.Handler) plugin.Handler { f.Next = next; return f })
-	if _, err := dnsserver.NewServer("dns://:0", []*dnsserver.Config{cfg}); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.attach(cfg); err != nil {
-		t.Fatalf("attach: %v", err)
-	}
-	t.Cleanup(h.Stop)
+	// As at server start: the federation starts its health checker first.
+	f.SetHealth(h)
 	f.Start()
 	t.Cleanup(f.Stop)
 
@@ -162,11 +137,31 @@ func TestFederationAnswersFollowProbes(t *testing.T) {
 	answers(t, f, zoneB, []string{"A 127.0.0.2"})
 }
 
-func TestAttachNeedsFederation(t *testing.T) {
-	c := caddy.NewTestController("dns", "shardhealth")
-	err := New().attach(dnsserver.GetConfig(c))
-	if err == nil || !strings.Contains(err.Error(), "federation plugin is not in this server block") {
-		t.Errorf("error %v, want one about the missing federation plugin", err)
+func TestCheckFederation(t *testing.T) {
+	tests := []struct {
+		name    string
+		handler plugin.Handler // the block's federation handler
+		err     string
+	}{
+		{"none", nil, "federation plugin is not in this server block"},
+		{"member mode", federation.NewMemberMode(), "member mode"},
+		{"authoritative", federation.New(), ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := caddy.NewTestController("dns", "shardhealth")
+			cfg := dnsserver.GetConfig(c)
+			if tc.handler != nil {
+				cfg.AddPlugin(func(plugin.Handler) plugin.Handler { return tc.handler })
+			}
+			if _, err := dnsserver.NewServer("dns://:0", []*dnsserver.Config{cfg}); err != nil {
+				t.Fatal(err)
+			}
+			err := checkFederation(cfg)
+			if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+				t.Errorf("error %v, want %q", err, tc.err)
+			}
+		})
 	}
 }
 

@@ -36,11 +36,4 @@ var (
 		Name:      "state_transitions_total",
 		Help:      "Address state changes, by the state entered: up or down.",
 	}, []string{"server", "to"})
-
-	staleMembers = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace,
-		Subsystem: pluginName,
-		Name:      "stale_members",
-		Help:      "Member clusters whose API server has been unreachable for longer than the grace period.",
-	}, []string{"server"})
 )

@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coredns-fed/coredns-fed/plugin/federation"
-
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -44,7 +42,6 @@ func TestMetrics(t *testing.T) {
 	h, clk, prober, sink := newTestHealth(t, func(h *ShardHealth) {
 		h.server = server
 		h.Fall, h.Rise = 1, 1
-		h.Grace = time.Second
 	})
 	web := shard("a", "ns/web", nil, "192.0.2.1")
 	addr := web.Addrs[0]
@@ -83,12 +80,5 @@ func TestMetrics(t *testing.T) {
 	sink.snapshot()
 	if n := series(addressUp, server); n != 0 {
 		t.Errorf("%d address_up series after the address left, want 0", n)
-	}
-
-	sink.setLive(federation.MemberStatus{Name: "a", Since: clk.Now()}, federation.MemberStatus{Name: "b", Connected: true})
-	clk.Advance(time.Second)
-	h.checkLiveness()
-	if v := value(staleMembers.WithLabelValues(server)); v != 1 {
-		t.Errorf("stale_members %v, want 1", v)
 	}
 }

@@ -9,14 +9,12 @@ import (
 	"github.com/coredns-fed/coredns-fed/plugin/federation"
 )
 
-var connected = federation.MemberStatus{Name: "a", Connected: true}
-
 func TestRiseFall(t *testing.T) {
 	h, clk, prober, sink := newTestHealth(t, func(h *ShardHealth) { h.Rise, h.Fall = 2, 3 })
 	nginx := shard("a", "ns/nginx", nil, "192.0.2.1", "192.0.2.2")
 
 	// Before any probe the addresses are answered as readiness alone would.
-	if got := usable(h, nginx, connected); len(got) != 2 {
+	if got := usable(h, nginx); len(got) != 2 {
 		t.Fatalf("before probing: usable %v, want both", got)
 	}
 	sink.snapshot(nginx)
@@ -44,7 +42,7 @@ func TestRiseFall(t *testing.T) {
 	for i, s := range steps {
 		prober.set("192.0.2.2", s.outcome)
 		tick(t, h, clk, h.Interval)
-		if got := usable(h, nginx, connected); !slices.Equal(got, s.want) {
+		if got := usable(h, nginx); !slices.Equal(got, s.want) {
 			t.Errorf("round %d (%s): usable %v, want %v", i+1, s.outcome, got, s.want)
 		}
 		changed := sink.takeChanged()
@@ -63,7 +61,7 @@ func TestUnknownAddressDecidedByFirstProbe(t *testing.T) {
 	web := shard("a", "ns/web", nil, "192.0.2.1", "192.0.2.9")
 	sink.snapshot(web)
 	settle(t, h, clk)
-	if got := usable(h, web, connected); !slices.Equal(got, []string{"192.0.2.1"}) {
+	if got := usable(h, web); !slices.Equal(got, []string{"192.0.2.1"}) {
 		t.Errorf("usable %v, want only 192.0.2.1", got)
 	}
 	if got := sink.takeChanged(); !slices.Equal(got, []string{"ns/web"}) {
@@ -174,7 +172,7 @@ func TestConcurrencyBound(t *testing.T) {
 		t.Fatalf("%d probes started while %d are held, want %d", n, limit, limit)
 	}
 	// Answers do not wait for probes.
-	if got := usable(h, shards[9], connected); len(got) != 1 {
+	if got := usable(h, shards[9]); len(got) != 1 {
 		t.Errorf("usable %v while probes are held, want the address", got)
 	}
 	close(hold)
@@ -213,7 +211,7 @@ func TestSlowProbeDoesNotHoldOthers(t *testing.T) {
 	waitFor(t, "the fast probe", func() bool { return len(prober.callsOf("192.0.2.1")) == 2 })
 	settle(t, h, clk) // the hanging probe ends by its timeout, as a failure
 	hang := shard("a", "ns/hang", nil, "192.0.2.2")
-	if got := usable(h, hang, connected); len(got) != 0 {
+	if got := usable(h, hang); len(got) != 0 {
 		t.Errorf("usable %v after the probe timed out, want none", got)
 	}
 }

@@ -20,31 +20,28 @@ func setup(c *caddy.Controller) error {
 	if err != nil {
 		return plugin.Error(pluginName, err)
 	}
-
-	// The handlers exist once every plugin is set up. shardhealth's OnStartup runs
-	// before federation's, which starts the watches: the seam is in place before
-	// the first snapshot is built.
-	c.OnStartup(func() error { return h.attach(dnsserver.GetConfig(c)) })
-	c.OnShutdown(func() error {
-		h.Stop()
-		return nil
+	// The federation of this server block starts and stops h, before its first
+	// snapshot and after its sources, wherever the two plugins are in the block.
+	cfg := dnsserver.GetConfig(c)
+	federation.UseHealth(cfg, h)
+	c.OnStartup(func() error {
+		h.server = federation.ServerLabel(cfg)
+		return checkFederation(cfg)
 	})
 	return nil
 }
 
-// attach finds the federation plugin of the server block and starts h on it.
-func (h *ShardHealth) attach(cfg *dnsserver.Config) error {
-	f := cfg.Handler("federation")
-	if f == nil {
+// checkFederation reports a server block without an authoritative federation:
+// nothing would start the probes.
+func checkFederation(cfg *dnsserver.Config) error {
+	switch cfg.Handler("federation").(type) {
+	case *federation.Federation:
+		return nil
+	case nil:
 		return plugin.Error(pluginName, errors.New("the federation plugin is not in this server block"))
+	default:
+		return plugin.Error(pluginName, errors.New("the federation plugin of this server block is in member mode; shardhealth needs its authoritative mode (member blocks)"))
 	}
-	sink, ok := f.(federation.HealthSink)
-	if !ok {
-		return plugin.Error(pluginName, errors.New("the federation plugin does not implement federation.HealthSink"))
-	}
-	h.server = federation.ServerLabel(cfg)
-	h.Start(sink)
-	return nil
 }
 
 func parse(c *caddy.Controller) (*ShardHealth, error) {
@@ -121,7 +118,9 @@ func parse(c *caddy.Controller) (*ShardHealth, error) {
 					return nil, c.Errf("host %q: %v", v, err)
 				}
 				h.Probe.Host = v
-			case "interval", "timeout", "grace":
+			case "grace":
+				return nil, c.Err("grace moved to the federation plugin: a member's staleness is set there with stale_after DURATION")
+			case "interval", "timeout":
 				v, err := one("DURATION")
 				if err != nil {
 					return nil, err
@@ -135,8 +134,6 @@ func parse(c *caddy.Controller) (*ShardHealth, error) {
 					h.Interval = d
 				case "timeout":
 					h.Timeout, timeoutSet = d, true
-				case "grace":
-					h.Grace = d
 				}
 			case "rise", "fall":
 				v, err := one("COUNT")

@@ -18,7 +18,7 @@ func TestParse(t *testing.T) {
 	}{
 		{"defaults", `shardhealth`, "", func(h *ShardHealth) bool {
 			return h.Probe == def.Probe && h.Interval == 5*time.Second && h.Timeout == 2*time.Second &&
-				h.Rise == 2 && h.Fall == 2 && h.Jitter == 0.1 && h.MaxConcurrent == 64 && h.Grace == 30*time.Second
+				h.Rise == 2 && h.Fall == 2 && h.Jitter == 0.1 && h.MaxConcurrent == 64
 		}},
 		{"empty block", "shardhealth {\n}", "", func(h *ShardHealth) bool { return h.Probe == def.Probe }},
 		{"everything", `shardhealth {
@@ -32,11 +32,10 @@ func TestParse(t *testing.T) {
 			fall 4
 			jitter 20%
 			max_concurrent 16
-			grace 1m
 		}`, "", func(h *ShardHealth) bool {
 			return h.Probe == Probe{Kind: kindHTTPS, Port: 8443, Path: "/healthz", ExpectMin: 200, ExpectMax: 299, Host: "web.example.org"} &&
 				h.Interval == 2*time.Second && h.Timeout == time.Second && h.Rise == 3 && h.Fall == 4 &&
-				h.Jitter == 0.2 && h.MaxConcurrent == 16 && h.Grace == time.Minute
+				h.Jitter == 0.2 && h.MaxConcurrent == 16
 		}},
 		{"tcp", "shardhealth {\nprobe tcp 443\n}", "", func(h *ShardHealth) bool { return h.Probe.Kind == kindTCP && h.Probe.Port == 443 }},
 		{"off", "shardhealth {\nprobe off\n}", "", func(h *ShardHealth) bool { return h.Probe.Kind == kindOff }},
@@ -65,7 +64,7 @@ func TestParse(t *testing.T) {
 		{"interval", "shardhealth {\ninterval soon\n}", `interval "soon": must be a positive duration`, nil},
 		{"interval negative", "shardhealth {\ninterval -1s\n}", `interval "-1s"`, nil},
 		{"timeout zero", "shardhealth {\ntimeout 0s\n}", `timeout "0s": must be a positive duration`, nil},
-		{"grace", "shardhealth {\ngrace forever\n}", `grace "forever": must be a positive duration`, nil},
+		{"grace", "shardhealth {\ngrace 1m\n}", `grace moved to the federation plugin`, nil},
 		{"rise", "shardhealth {\nrise 0\n}", `rise "0": must be an integer in [1, 100]`, nil},
 		{"fall", "shardhealth {\nfall many\n}", `fall "many": must be an integer in [1, 100]`, nil},
 		{"jitter without percent", "shardhealth {\njitter 20\n}", `jitter "20": must be a percentage in [0%, 50%]`, nil},

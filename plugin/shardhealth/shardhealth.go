@@ -1,11 +1,12 @@
 // Package shardhealth probes the load-balancer addresses of federation shards and
 // tracks member-cluster liveness, so that federation answers only addresses that work.
 //
-// It plugs into the federation plugin of the same server block through
-// federation.Health: during each snapshot build federation asks Usable which
-// addresses of a shard may be answered, and shardhealth asks for a rebuild
-// (HealthChanged) whenever its answer changes. It answers no queries itself and
-// never runs on the query path.
+// It plugs into the federation plugin of the same server block as its
+// federation.HealthChecker: during each snapshot build federation asks Usable
+// which addresses of a shard may be answered, and shardhealth asks for a rebuild
+// (HealthChanged) whenever its answer changes. Member liveness and staleness are
+// the federation's; shardhealth only says whether a probe vouches for a shard.
+// It answers no queries itself and never runs on the query path.
 package shardhealth
 
 import (
@@ -32,7 +33,6 @@ type ShardHealth struct {
 	Rise, Fall    int     // consecutive results before an address changes state
 	Jitter        float64 // fraction of Interval, in [0, 0.5]
 	MaxConcurrent int
-	Grace         time.Duration // how long a member may be unreachable before it is stale
 
 	sink   federation.HealthSink
 	prober Prober
@@ -44,10 +44,7 @@ type ShardHealth struct {
 	checks  map[target]*check
 	queue   checkQueue
 	configs map[string]*shardConfig // by shard: member/namespace/name
-	members map[string]*memberState // by member name
 	active  int                     // probes handed to workers and not finished
-
-	livenessMu sync.Mutex // serializes checkLiveness
 
 	kick   chan struct{}
 	work   chan *check
@@ -65,37 +62,34 @@ func New() *ShardHealth {
 		Fall:          2,
 		Jitter:        0.1,
 		MaxConcurrent: 64,
-		Grace:         30 * time.Second,
 
 		prober:  netProber{},
 		clock:   realClock{},
 		rand:    rand.Float64,
 		checks:  map[target]*check{},
 		configs: map[string]*shardConfig{},
-		members: map[string]*memberState{},
 		kick:    make(chan struct{}, 1),
 	}
 }
 
-// Start installs h in sink and starts probing and watching member liveness. It
-// must run before the federation builds its first snapshot.
+// Start implements federation.HealthChecker: it starts probing the shards of
+// sink's snapshots. The federation calls it before its first build.
 func (h *ShardHealth) Start(sink federation.HealthSink) {
 	h.sink = sink
-	sink.SetHealth(h)
 	sink.OnSnapshot(h.reconcile)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	h.work = make(chan *check)
-	h.wg.Add(2 + h.MaxConcurrent)
+	h.wg.Add(1 + h.MaxConcurrent)
 	go func() { defer h.wg.Done(); h.schedule(ctx) }()
-	go func() { defer h.wg.Done(); h.watchLiveness(ctx) }()
 	for range h.MaxConcurrent {
 		go func() { defer h.wg.Done(); h.worker(ctx) }()
 	}
 }
 
-// Stop ends probing; probes in flight are cancelled.
+// Stop implements federation.HealthChecker: it ends probing; probes in flight
+// are cancelled.
 func (h *ShardHealth) Stop() {
 	if h.cancel == nil {
 		return
@@ -104,30 +98,24 @@ func (h *ShardHealth) Stop() {
 	h.wg.Wait()
 }
 
-// Usable implements federation.Health. It only reads state kept by the probes and
-// the liveness watch, and never blocks on them.
-func (h *ShardHealth) Usable(s *federation.Shard, m federation.MemberStatus) []netip.Addr {
+// Usable implements federation.Health. It only reads state kept by the probes,
+// and never blocks on them. A probed shard is vouched for (checked): the data
+// plane is watched directly, so the federation keeps a stale member's probed
+// shards and the probes decide.
+func (h *ShardHealth) Usable(s *federation.Shard) ([]netip.Addr, bool) {
 	p, probed := h.probeFor(s)
-
+	if !probed {
+		return s.Addrs, false // nothing vouches for the shard but its member's API server
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	stale := !m.Connected && h.members[s.Member] != nil && h.members[s.Member].stale
-	if !probed {
-		// Nothing vouches for the shard but its member's API server.
-		if stale {
-			return nil
-		}
-		return s.Addrs
-	}
-	// Probed: the data plane may be fine while the control plane is down, so a
-	// stale member's last known shards stay and the probes decide.
 	out := make([]netip.Addr, 0, len(s.Addrs))
 	for _, a := range s.Addrs {
 		if c := h.checks[target{Addr: a, Probe: p}]; c == nil || c.usable() {
 			out = append(out, a)
 		}
 	}
-	return out
+	return out, true
 }
 
 // reconcile runs after every snapshot: it starts checks for addresses that

@@ -115,7 +115,7 @@ func TestParseSamples(t *testing.T) {
 coredns_shardhealth_address_up{server="dns://127.0.0.1:1053",target="http://127.9.1.2:80/"} 0
 coredns_shardhealth_address_up{server="dns://127.0.0.1:1053",target="http://127.9.1.1:80/"} 1
 coredns_shardhealth_address_up_other 7
-coredns_shardhealth_stale_members 2
+coredns_federation_member_stale 2
 `
 	got, err := parseSamples(strings.NewReader(text), "coredns_shardhealth_address_up")
 	if err != nil {
@@ -124,7 +124,7 @@ coredns_shardhealth_stale_members 2
 	if len(got) != 2 || got[0].labels["target"] != "http://127.9.1.2:80/" || got[0].value != 0 || got[1].value != 1 {
 		t.Errorf("parsed %+v", got)
 	}
-	got, err = parseSamples(strings.NewReader(text), "coredns_shardhealth_stale_members")
+	got, err = parseSamples(strings.NewReader(text), "coredns_federation_member_stale")
 	if err != nil || len(got) != 1 || got[0].value != 2 {
 		t.Errorf("parsed %+v, %v", got, err)
 	}

@@ -26,8 +26,8 @@ const staleSettle = 10 * time.Second
 
 // The shardhealth block of the coredns-fed that does not probe: answers
 // follow endpoint readiness, and a silent member's shards are dropped after
-// the same grace period as in the lab's own.
-var probesOffBlock = []string{"probe off", "grace " + lab.SeedGrace.String()}
+// the same stale_after as in the lab's own federation block.
+var probesOffBlock = []string{"probe off"}
 
 var probesOffServer struct {
 	sync.Mutex
@@ -168,7 +168,7 @@ func TestSilentMember(t *testing.T) {
 
 	// The probing server answers the shard all along; the other one drops
 	// it after the grace period.
-	waitFor(t, off, lab.SeedGrace+staleSettle, region+" without "+name+"'s shard", func() error {
+	waitFor(t, off, lab.SeedStaleAfter+staleSettle, region+" without "+name+"'s shard", func() error {
 		expect(t, region, dns.TypeA, kept)
 		r, err := exchangeAt(off.Addr, region, dns.TypeA)
 		if err == nil {
@@ -176,14 +176,14 @@ func TestSilentMember(t *testing.T) {
 		}
 		if err != nil {
 			return fmt.Errorf("%s's shard still answered %s after its kube-apiserver stopped (grace %s): %w\nlast reply:\n%v",
-				name, time.Since(stopped).Round(time.Millisecond), lab.SeedGrace, err, r)
+				name, time.Since(stopped).Round(time.Millisecond), lab.SeedStaleAfter, err, r)
 		}
 		return nil
 	})
 	left := time.Since(stopped)
-	t.Logf("without probes, %s's shard left %s after its kube-apiserver began to stop (grace %s)", name, left.Round(time.Millisecond), lab.SeedGrace)
-	if left < lab.SeedGrace {
-		t.Errorf("without probes, %s's shard left after %s, before the grace period of %s", name, left, lab.SeedGrace)
+	t.Logf("without probes, %s's shard left %s after its kube-apiserver began to stop (grace %s)", name, left.Round(time.Millisecond), lab.SeedStaleAfter)
+	if left < lab.SeedStaleAfter {
+		t.Errorf("without probes, %s's shard left after %s, before the grace period of %s", name, left, lab.SeedStaleAfter)
 	}
 	expectAt(t, off, globalName(), dns.TypeA, positive(as(globalName(), others...)...))
 	for zname, want := range zoneFallbacks(c) {
@@ -191,7 +191,7 @@ func TestSilentMember(t *testing.T) {
 	}
 
 	// The probing server counts the member stale, and keeps its shard.
-	eventuallyMetric(t, fed.DNS(), staleSettle, "coredns_shardhealth_stale_members", nil, 1)
+	eventuallyMetric(t, fed.DNS(), staleSettle, "coredns_federation_member_stale", map[string]string{"member": name}, 1)
 	expect(t, region, dns.TypeA, kept)
 	expect(t, globalName(), dns.TypeA, positive(as(globalName(), fed.Clusters()...)...))
 
@@ -208,7 +208,7 @@ func TestSilentMember(t *testing.T) {
 	eventuallyAt(t, off, convergeTimeout, region, dns.TypeA, kept)
 	t.Logf("without probes, %s's shard returned %s after its kube-apiserver was ready", name, time.Since(restarted).Round(time.Millisecond))
 	eventuallyAt(t, off, convergeTimeout, globalName(), dns.TypeA, positive(as(globalName(), fed.Clusters()...)...))
-	eventuallyMetric(t, fed.DNS(), convergeTimeout, "coredns_shardhealth_stale_members", nil, 0)
+	eventuallyMetric(t, fed.DNS(), convergeTimeout, "coredns_federation_member_stale", map[string]string{"member": name}, 0)
 
 	// A change made now shows in both: their watches of us-east1 are back
 	// (client-go's backoff may hold them a while after the kube-apiserver

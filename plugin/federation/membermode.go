@@ -2,9 +2,12 @@ package federation
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,9 +18,10 @@ import (
 
 	"github.com/miekg/dns"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 )
 
-// Local is the federation plugin in member mode: it runs in the CoreDNS that
+// MemberMode is the federation plugin in member mode: it runs in the CoreDNS that
 // serves a member cluster's own domain (cluster.local) and answers the names a
 // pod's search path makes of S.N.F, that is S.N.F.svc.cluster.local:
 //
@@ -27,23 +31,29 @@ import (
 //     server (a stub domain forwards DOMAIN to the federation's name servers).
 //
 // Every other name goes to the next plugin untouched. This is what kube-dns's
-// --federations flag and CoreDNS's federation plugin (removed in 1.7.0) did.
-type Local struct {
+// --federations flag and CoreDNS's federation plugin (removed in 1.7.0) did. The
+// authoritative mode is Federation; the Corefile tells them apart by the
+// member blocks only the authoritative mode has.
+type MemberMode struct {
 	Next plugin.Handler
 
-	Zones       []string          // the cluster domains, e.g. "cluster.local."
-	Federations map[string]string // federation name -> its domain, e.g. "example.com."
-	Region      string            // from the Corefile; empty means discovered
-	Zone        string            // from the Corefile; empty means discovered
-	TTL         uint32
-	Label       string
-	Cluster     *Member // the local cluster
+	Zones          []string          // the cluster domains, e.g. "cluster.local."
+	Federations    map[string]string // federation name -> its domain, e.g. "example.com."
+	Region         string            // from the Corefile; empty means discovered
+	Zone           string            // from the Corefile; empty means discovered
+	TTL            uint32
+	Label          string
+	StartupTimeout time.Duration // after it, answer without the local cluster
+	Cluster        *Member       // the local cluster
 
 	lookup   func(ctx context.Context, state request.Request, name string, qtype uint16) (*dns.Msg, error)
 	nodeName string // this pod's node (NODE_NAME), to pick its zone in a multi-zone cluster
+	run      *memberRun
 	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	server   string
 
-	view atomic.Pointer[localView] // nil until the local cluster has synced
+	view atomic.Pointer[localView] // nil until the local cluster synced or the startup timeout passed
 	kick chan struct{}
 }
 
@@ -54,41 +64,46 @@ type localView struct {
 	location string              // "ZONE.REGION.", "REGION." or ""
 }
 
-// NewLocal returns a Local with the defaults of the Corefile reference.
-func NewLocal() *Local {
-	return &Local{
-		Federations: map[string]string{},
-		TTL:         30,
-		Label:       DefaultLabel,
-		lookup:      upstream.New().Lookup,
-		nodeName:    os.Getenv("NODE_NAME"),
-		kick:        make(chan struct{}, 1),
+// NewMemberMode returns a MemberMode with the defaults of the Corefile reference.
+func NewMemberMode() *MemberMode {
+	return &MemberMode{
+		Federations:    map[string]string{},
+		TTL:            30,
+		Label:          DefaultLabel,
+		StartupTimeout: 30 * time.Second,
+		lookup:         upstream.New().Lookup,
+		nodeName:       os.Getenv("NODE_NAME"),
+		kick:           make(chan struct{}, 1),
 	}
 }
 
 // Name implements plugin.Handler.
-func (l *Local) Name() string { return pluginName }
+func (l *MemberMode) Name() string { return pluginName }
 
 // Start watches the local cluster. Services are selected by the label key with
 // any of the configured federation names as value.
-func (l *Local) Start() {
+func (l *MemberMode) Start() error {
+	names := slices.Sorted(maps.Keys(l.Federations))
+	req, err := labels.NewRequirement(l.Label, selection.In, names)
+	if err != nil {
+		return fmt.Errorf("label %s: %w", l.Label, err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l.cancel = cancel
-	names := make([]string, 0, len(l.Federations))
-	for f := range l.Federations {
-		names = append(names, f)
-	}
-	sel, err := labels.Parse(l.Label + " in (" + strings.Join(names, ",") + ")")
-	if err != nil {
-		sel = labels.Everything() // unreachable: the parser validated label and names
-	}
-	l.Cluster.changed = func(string) { l.changed() }
-	l.Cluster.watch(sel)
-	go l.Cluster.run(ctx, time.Hour, l.changed)
-	go l.buildLoop(ctx)
+	l.run = newMemberRun(l.Cluster, labels.NewSelector().Add(*req), l.server, func(string) { l.changed() })
+	l.wg.Go(func() {
+		l.run.run(ctx, l.StartupTimeout, 0, func(late bool) {
+			if !late && !l.run.Status().Synced {
+				log.Warningf("Answering federation names without the local cluster until it syncs: every name gets the CNAME into the federation")
+			}
+			l.changed()
+		})
+	})
+	l.wg.Go(func() { l.buildLoop(ctx) })
+	return nil
 }
 
-func (l *Local) changed() {
+func (l *MemberMode) changed() {
 	select {
 	case l.kick <- struct{}{}:
 	default:
@@ -96,38 +111,42 @@ func (l *Local) changed() {
 }
 
 // buildLoop rebuilds the view after changes; bursts coalesce into one build.
-func (l *Local) buildLoop(ctx context.Context) {
+func (l *MemberMode) buildLoop(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-l.kick:
 		}
-		if !l.Cluster.synced.Load() {
+		synced := l.run.Status().Synced
+		if !synced && !l.run.gaveUpNow() {
 			continue
 		}
 		v := &localView{ready: map[string]struct{}{}, location: l.location()}
-		for _, key := range l.Cluster.serviceKeys() {
-			if sh := l.Cluster.shard(key); sh != nil && sh.Ready {
-				v.ready[key] = struct{}{}
+		if synced {
+			for _, key := range l.run.src.ServiceKeys() {
+				if svc, ok := l.run.src.Service(key); ok && svc.Ready {
+					v.ready[key] = struct{}{}
+				}
 			}
 		}
 		l.view.Store(v)
 	}
 }
 
-// Stop ends the watches.
-func (l *Local) Stop() {
+// Stop ends the watches and returns when every goroutine Start began has ended.
+func (l *MemberMode) Stop() {
 	if l.cancel != nil {
 		l.cancel()
+		l.wg.Wait()
 	}
 }
 
 // Ready implements ready.Readiness.
-func (l *Local) Ready() bool { return l.view.Load() != nil }
+func (l *MemberMode) Ready() bool { return l.view.Load() != nil }
 
 // ServeDNS implements plugin.Handler.
-func (l *Local) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+func (l *MemberMode) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 	state := request.Request{W: w, Req: r}
 	qname := state.Name()
 	zone := plugin.Zones(l.Zones).Matches(qname)
@@ -179,7 +198,7 @@ func (l *Local) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) 
 
 // askNext asks the next plugin (kubernetes) for the local Service's name and
 // returns its answer when it has one.
-func (l *Local) askNext(ctx context.Context, state request.Request, target string) *dns.Msg {
+func (l *MemberMode) askNext(ctx context.Context, state request.Request, target string) *dns.Msg {
 	req := state.NewWithQuestion(target, state.QType())
 	nw := nonwriter.New(state.W)
 	if _, err := plugin.NextOrFailure(l.Name(), l.Next, ctx, nw, req.Req); err != nil {
@@ -191,28 +210,29 @@ func (l *Local) askNext(ctx context.Context, state request.Request, target strin
 	return nw.Msg
 }
 
-func (l *Local) cname(owner, target string) dns.RR {
+func (l *MemberMode) cname(owner, target string) dns.RR {
 	return &dns.CNAME{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: l.TTL}, Target: target}
 }
 
 // location returns "ZONE.REGION.", "REGION." or "" (global): the most specific
 // level this cluster's place is known at.
-func (l *Local) location() string {
+func (l *MemberMode) location() string {
 	region, zone := l.Region, l.Zone
 	if region == "" || zone == "" {
 		var regions, zones []string
 		var nodeZone string
-		for _, p := range l.Cluster.topology() {
+		if l.nodeName != "" {
+			_, node := l.run.src.Nodes(l.nodeName)
+			if checkLabel(node.Zone) == nil {
+				nodeZone = strings.ToLower(node.Zone)
+			}
+		}
+		for _, p := range l.run.topo.current() {
 			if p.Region != "" && !slices.Contains(regions, p.Region) {
 				regions = append(regions, p.Region)
 			}
 			if p.Zone != "" && !slices.Contains(zones, p.Zone) {
 				zones = append(zones, p.Zone)
-			}
-		}
-		if l.nodeName != "" && l.Cluster.nodes != nil {
-			if obj, ok, _ := l.Cluster.nodes.GetStore().GetByKey(l.nodeName); ok {
-				nodeZone = obj.(*kubeNode).Zone
 			}
 		}
 		if region == "" && len(regions) == 1 {

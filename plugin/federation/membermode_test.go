@@ -4,10 +4,13 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/coredns/coredns/request"
+
+	"github.com/coredns-fed/coredns-fed/internal/fixture"
 
 	"github.com/miekg/dns"
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -35,9 +38,9 @@ func remoteStub(_ context.Context, _ request.Request, name string, _ uint16) (*d
 	return m, nil
 }
 
-func newTestLocal(t *testing.T, c cluster, opts ...func(*Local)) *Local {
+func newTestLocal(t *testing.T, c cluster, opts ...func(*MemberMode)) *MemberMode {
 	t.Helper()
-	l := NewLocal()
+	l := NewMemberMode()
 	l.Zones = []string{"cluster.local."}
 	l.Federations = map[string]string{"myfederation": "example.com."}
 	l.Cluster = &Member{Name: "local", client: fakeClient(c)}
@@ -46,7 +49,9 @@ func newTestLocal(t *testing.T, c cluster, opts ...func(*Local)) *Local {
 	for _, o := range opts {
 		o(l)
 	}
-	l.Start()
+	if err := l.Start(); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(l.Stop)
 	waitFor(t, "local cluster synced", l.Ready)
 	return l
@@ -96,24 +101,24 @@ func TestLocalUnhealthy(t *testing.T) {
 		}}
 	}
 	notReady := seed()[3]
-	notReady.objs[1] = testSlice("mynamespace", "nginx", ptr(false))
+	notReady.objs[1] = slice("mynamespace", "nginx", fixture.Unready)
 	absent := seed()[3]
 	absent.objs = nil
 	multiZone := seed()[3]
-	multiZone.nodes = []place{{"us-central1", "us-central1-a"}, {"us-central1", "us-central1-b"}}
+	multiZone.nodes = []Place{{"us-central1", "us-central1-a"}, {"us-central1", "us-central1-b"}}
 
 	tests := []struct {
 		name string
 		c    cluster
-		opts []func(*Local)
+		opts []func(*MemberMode)
 		want test.Case
 	}{
 		{"not ready", notReady, nil, remote("us-central1-b.us-central1.")},
 		{"absent", absent, nil, remote("us-central1-b.us-central1.")},
-		{"configured place", absent, []func(*Local){func(l *Local) { l.Region, l.Zone = "europe-west1", "europe-west1-d" }}, remote("europe-west1-d.europe-west1.")},
+		{"configured place", absent, []func(*MemberMode){func(l *MemberMode) { l.Region, l.Zone = "europe-west1", "europe-west1-d" }}, remote("europe-west1-d.europe-west1.")},
 		{"multi-zone, unknown node", func() cluster { c := multiZone; c.objs = nil; return c }(), nil, remote("us-central1.")},
 		{"multi-zone, this node's zone", func() cluster { c := multiZone; c.objs = nil; return c }(),
-			[]func(*Local){func(l *Local) { l.nodeName = "gce-us-central1-node-0" }}, remote("us-central1-a.us-central1.")},
+			[]func(*MemberMode){func(l *MemberMode) { l.nodeName = "gce-us-central1-node-0" }}, remote("us-central1-a.us-central1.")},
 		{"no topology", func() cluster { c := absent; c.nodes = nil; return c }(), nil, remote("")},
 	}
 	for _, tc := range tests {
@@ -143,31 +148,63 @@ func TestLocalPassesOtherNames(t *testing.T) {
 }
 
 func TestLocalServfailBeforeSync(t *testing.T) {
-	l := NewLocal()
+	l := NewMemberMode()
 	l.Zones = []string{"cluster.local."}
 	l.Federations = map[string]string{"myfederation": "example.com."}
 	l.Cluster = &Member{Name: "local", client: blockedClient()}
-	l.Start()
+	if err := l.Start(); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(l.Stop)
 	if _, rcode := serve(t, l, localQ, dns.TypeA); rcode != dns.RcodeServerFailure {
 		t.Errorf("before sync: rcode %d, want SERVFAIL", rcode)
 	}
 }
 
-func TestParseLocal(t *testing.T) {
+// After its startup timeout, member mode answers without the local cluster: the
+// CNAME into the federation, at the configured place.
+func TestMemberModeStartupTimeout(t *testing.T) {
+	l := NewMemberMode()
+	l.Zones = []string{"cluster.local."}
+	l.Federations = map[string]string{"myfederation": "example.com."}
+	l.Region, l.Zone = "europe-west1", "europe-west1-b"
+	l.StartupTimeout = 50 * time.Millisecond
+	l.Cluster = &Member{Name: "local", client: blockedClient()}
+	l.Next = kubernetesStub
+	l.lookup = remoteStub
+	if err := l.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Stop)
+	waitFor(t, "ready after the startup timeout", l.Ready)
+	m, rcode := serve(t, l, localQ, dns.TypeA)
+	if rcode != dns.RcodeSuccess || len(m.Answer) == 0 {
+		t.Fatalf("after the startup timeout: rcode %d, answer %v", rcode, m)
+	}
+	want := "nginx.mynamespace.myfederation.svc.europe-west1-b.europe-west1.example.com."
+	if c, ok := m.Answer[0].(*dns.CNAME); !ok || c.Target != want {
+		t.Errorf("answer %v, want a CNAME to %s", m.Answer[0], want)
+	}
+}
+
+func TestParseMemberMode(t *testing.T) {
 	tests := []struct {
 		input   string
 		errText string
-		check   func(*Local) bool
+		check   func(*MemberMode) bool
 	}{
-		{"federation cluster.local {\n myfederation example.com\n prod prod.feddomain.com.\n}", "", func(l *Local) bool {
+		{"federation cluster.local {\n myfederation example.com\n prod prod.feddomain.com.\n}", "", func(l *MemberMode) bool {
 			return l.Federations["myfederation"] == "example.com." && l.Federations["prod"] == "prod.feddomain.com." &&
 				l.Zones[0] == "cluster.local." && l.Cluster.InCluster && !l.Cluster.NoNodes && l.TTL == 30
 		}},
-		{"federation {\n myfederation example.com\n kubeconfig " + kc + " lab\n region r1\n zone z1\n ttl 10\n}", "", func(l *Local) bool {
+		{"federation {\n myfederation example.com\n kubeconfig " + kc + " lab\n region r1\n zone z1\n ttl 10\n}", "", func(l *MemberMode) bool {
 			return l.Zones[0] == "cluster.local." && l.Cluster.Kubeconfig == kc && l.Cluster.Context == "lab" &&
 				l.Region == "r1" && l.Zone == "z1" && l.Cluster.NoNodes && l.TTL == 10
 		}},
+		{"federation {\n myfederation example.com\n startup_timeout 5s\n}", "", func(l *MemberMode) bool {
+			return l.StartupTimeout == 5*time.Second
+		}},
+		{"federation {\n myfederation example.com\n startup_timeout soon\n}", `startup_timeout "soon": must be a positive duration`, nil},
 		{"federation cluster.local {\n}", "at least one NAME DOMAIN line", nil},
 		{"federation {\n myfederation\n}", `unknown option "myfederation"`, nil},
 		{"federation {\n my_fed example.com\n}", `federation name "my_fed"`, nil},
@@ -182,7 +219,7 @@ func TestParseLocal(t *testing.T) {
 			t.Errorf("test %d: not detected as member mode", i)
 			continue
 		}
-		l, err := parseLocal(c)
+		l, err := parseMemberMode(c)
 		if tc.errText != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.errText) {
 				t.Errorf("test %d: error %v, want %q", i, err, tc.errText)
@@ -198,12 +235,14 @@ func TestParseLocal(t *testing.T) {
 func TestLocalFollowsChanges(t *testing.T) {
 	c := seed()[3]
 	client := fakeClient(c)
-	l := NewLocal()
+	l := NewMemberMode()
 	l.Zones = []string{"cluster.local."}
 	l.Federations = map[string]string{"myfederation": "example.com."}
 	l.Cluster = &Member{Name: "local", client: client}
 	l.Next, l.lookup = kubernetesStub, remoteStub
-	l.Start()
+	if err := l.Start(); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(l.Stop)
 	waitFor(t, "local cluster synced", l.Ready)
 
@@ -217,7 +256,7 @@ func TestLocalFollowsChanges(t *testing.T) {
 	if got := target(); got != "nginx.mynamespace.svc.cluster.local." {
 		t.Fatalf("healthy: CNAME to %q", got)
 	}
-	_, err := client.DiscoveryV1().EndpointSlices("mynamespace").Update(context.Background(), testSlice("mynamespace", "nginx", ptr(false)), meta.UpdateOptions{})
+	_, err := client.DiscoveryV1().EndpointSlices("mynamespace").Update(context.Background(), slice("mynamespace", "nginx", fixture.Unready), meta.UpdateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,295 @@
+package federation
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	core "k8s.io/api/core/v1"
+	discovery "k8s.io/api/discovery/v1"
+	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// pingInterval is how often a member's API server is asked for /version, so that
+// a member whose watches are quiet still shows whether it is reachable.
+const pingInterval = 5 * time.Second
+
+// kubeSource is a Source that watches a member's API server with client-go
+// informers: federated Services (selected by label on the server side), their
+// EndpointSlices, and Nodes (for topology, unless it is configured). Objects are
+// stored as slim copies (object.go).
+type kubeSource struct {
+	client   kubernetes.Interface
+	ping     func(context.Context) error // nil for clients without a REST endpoint (tests)
+	services cache.SharedIndexInformer
+	slices   cache.SharedIndexInformer
+	nodes    cache.SharedIndexInformer // nil when topology is configured
+
+	mu    sync.Mutex
+	ready map[string]int // namespace/name -> EndpointSlices with a ready endpoint
+}
+
+// restConfig loads the member's client configuration; errors name the member and path.
+func restConfig(m *Member) (*rest.Config, error) {
+	if m.InCluster {
+		cfg, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("member %s: incluster: %w", m.Name, err)
+		}
+		return cfg, nil
+	}
+	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: m.Kubeconfig}
+	overrides := &clientcmd.ConfigOverrides{CurrentContext: m.Context}
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("member %s: kubeconfig %s: %w", m.Name, m.Kubeconfig, err)
+	}
+	return cfg, nil
+}
+
+// connect builds the member's client from its configuration.
+func connect(m *Member) (kubernetes.Interface, func(context.Context) error, error) {
+	cfg, err := restConfig(m)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg.UserAgent = "coredns-fed/" + m.Name
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("member %s: %w", m.Name, err)
+	}
+	rc := client.Discovery().RESTClient()
+	ping := func(ctx context.Context) error {
+		return rc.Get().AbsPath("/version").Do(ctx).Error()
+	}
+	return client, ping, nil
+}
+
+// newKubeSource creates the informers of client. Services are selected by sel on
+// the server side.
+func newKubeSource(client kubernetes.Interface, ping func(context.Context) error, sel labels.Selector, watchNodes bool) *kubeSource {
+	k := &kubeSource{client: client, ping: ping, ready: map[string]int{}}
+	selector := sel.String()
+	c := client
+	k.services = newInformer(
+		func(ctx context.Context, o meta.ListOptions) (runtime.Object, error) {
+			o.LabelSelector = selector
+			return c.CoreV1().Services("").List(ctx, o)
+		},
+		func(ctx context.Context, o meta.ListOptions) (watch.Interface, error) {
+			o.LabelSelector = selector
+			return c.CoreV1().Services("").Watch(ctx, o)
+		},
+		c, &core.Service{}, toService)
+	k.slices = newInformer(
+		func(ctx context.Context, o meta.ListOptions) (runtime.Object, error) {
+			return c.DiscoveryV1().EndpointSlices("").List(ctx, o)
+		},
+		func(ctx context.Context, o meta.ListOptions) (watch.Interface, error) {
+			return c.DiscoveryV1().EndpointSlices("").Watch(ctx, o)
+		},
+		c, &discovery.EndpointSlice{}, toEndpointSlice)
+	if watchNodes {
+		k.nodes = newInformer(
+			func(ctx context.Context, o meta.ListOptions) (runtime.Object, error) {
+				return c.CoreV1().Nodes().List(ctx, o)
+			},
+			func(ctx context.Context, o meta.ListOptions) (watch.Interface, error) {
+				return c.CoreV1().Nodes().Watch(ctx, o)
+			},
+			c, &core.Node{}, toNode)
+	}
+	return k
+}
+
+func newInformer(list func(context.Context, meta.ListOptions) (runtime.Object, error), w func(context.Context, meta.ListOptions) (watch.Interface, error), client any, obj runtime.Object, transform cache.TransformFunc) cache.SharedIndexInformer {
+	// The wrapper tells the reflector whether client can stream the initial list
+	// (fake clientsets cannot).
+	lw := cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{ListWithContextFunc: list, WatchFuncWithContext: w}, client)
+	// Resync 0: the watch is the source of truth; a periodic resync would only rebuild
+	// snapshots that did not change.
+	inf := cache.NewSharedIndexInformerWithOptions(lw, obj, cache.SharedIndexInformerOptions{})
+	inf.SetTransform(transform)
+	return inf
+}
+
+func (k *kubeSource) informers() []cache.SharedIndexInformer {
+	if k.nodes == nil {
+		return []cache.SharedIndexInformer{k.services, k.slices}
+	}
+	return []cache.SharedIndexInformer{k.services, k.slices, k.nodes}
+}
+
+// Run implements Source.
+func (k *kubeSource) Run(ctx context.Context, ev Events) {
+	k.handle(ev)
+	var wg sync.WaitGroup
+	for _, i := range k.informers() {
+		wg.Go(func() { i.RunWithContext(ctx) })
+	}
+	if k.ping != nil {
+		wg.Go(func() { k.pingLoop(ctx, ev) })
+	}
+	wg.Wait()
+}
+
+// handle registers the event handlers: updates that change nothing DNS needs
+// (most Node updates are status heartbeats) are dropped here.
+func (k *kubeSource) handle(ev Events) {
+	k.services.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) { serviceChanged(ev, obj) },
+		UpdateFunc: func(oldObj, newObj any) {
+			o, ok1 := oldObj.(*service)
+			n, ok2 := newObj.(*service)
+			if ok1 && ok2 && !serviceModified(o, n) {
+				return
+			}
+			serviceChanged(ev, newObj)
+		},
+		DeleteFunc: func(obj any) { serviceChanged(ev, obj) },
+	})
+	k.slices.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) { k.sliceChanged(ev, obj, +1) },
+		UpdateFunc: func(oldObj, newObj any) {
+			o, ok1 := oldObj.(*endpointSlice)
+			n, ok2 := newObj.(*endpointSlice)
+			if ok1 && ok2 && o.Ready == n.Ready && o.Service == n.Service {
+				return
+			}
+			k.sliceChanged(ev, oldObj, -1)
+			k.sliceChanged(ev, newObj, +1)
+		},
+		DeleteFunc: func(obj any) { k.sliceChanged(ev, obj, -1) },
+	})
+	if k.nodes != nil {
+		k.nodes.AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc: func(any) { ev.Changed("") },
+			UpdateFunc: func(oldObj, newObj any) {
+				o, ok1 := oldObj.(*kubeNode)
+				n, ok2 := newObj.(*kubeNode)
+				if ok1 && ok2 && o.Region == n.Region && o.Zone == n.Zone {
+					return
+				}
+				ev.Changed("")
+			},
+			DeleteFunc: func(any) { ev.Changed("") },
+		})
+	}
+	onError := func(_ *cache.Reflector, err error) { ev.Contact(err) }
+	for _, i := range k.informers() {
+		i.SetWatchErrorHandler(onError)
+	}
+}
+
+func serviceChanged(ev Events, obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	if s, ok := obj.(*service); ok {
+		ev.Changed(s.Namespace + "/" + s.Name)
+	}
+}
+
+// sliceChanged counts an EndpointSlice in (+1) or out (-1) of its Service's
+// ready slices and marks the Service changed.
+func (k *kubeSource) sliceChanged(ev Events, obj any, delta int) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	s, ok := obj.(*endpointSlice)
+	if !ok || s.Service == "" {
+		return
+	}
+	key := s.Namespace + "/" + s.Service
+	if s.Ready {
+		k.mu.Lock()
+		if k.ready[key] += delta; k.ready[key] <= 0 {
+			delete(k.ready, key)
+		}
+		k.mu.Unlock()
+	}
+	ev.Changed(key)
+}
+
+// pingLoop asks the API server for /version; together with watch errors it
+// tells the federation whether the member is reachable.
+func (k *kubeSource) pingLoop(ctx context.Context, ev Events) {
+	t := time.NewTicker(pingInterval)
+	defer t.Stop()
+	for {
+		rctx, cancel := context.WithTimeout(ctx, pingInterval)
+		err := k.ping(rctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if k.HasSynced() {
+			ev.Contact(err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// HasSynced implements Source.
+func (k *kubeSource) HasSynced() bool {
+	for _, i := range k.informers() {
+		if !i.HasSynced() {
+			return false
+		}
+	}
+	return true
+}
+
+// ServiceKeys implements Source.
+func (k *kubeSource) ServiceKeys() []string { return k.services.GetStore().ListKeys() }
+
+// Service implements Source.
+func (k *kubeSource) Service(key string) (ServiceState, bool) {
+	obj, ok, _ := k.services.GetStore().GetByKey(key)
+	if !ok {
+		return ServiceState{}, false
+	}
+	svc := obj.(*service)
+	k.mu.Lock()
+	ready := k.ready[key] > 0
+	k.mu.Unlock()
+	return ServiceState{
+		Namespace: svc.Namespace, Name: svc.Name, LoadBalancer: svc.LoadBalancer,
+		Ingress: svc.Ingress, Hostnames: svc.Hostnames, Ready: ready, Annotations: svc.Annotations,
+	}, true
+}
+
+// Nodes implements Source.
+func (k *kubeSource) Nodes(name string) (all []Place, node Place) {
+	if k.nodes == nil {
+		return nil, Place{}
+	}
+	seen := map[Place]bool{}
+	for _, obj := range k.nodes.GetStore().List() {
+		n, ok := obj.(*kubeNode)
+		if !ok {
+			continue
+		}
+		p := Place{n.Region, n.Zone}
+		if n.Name == name {
+			node = p
+		}
+		if (p.Region != "" || p.Zone != "") && !seen[p] {
+			seen[p] = true
+			all = append(all, p)
+		}
+	}
+	return all, node
+}
