@@ -51,6 +51,9 @@ type Variant struct {
 	// Kubeconfigs replaces members' reader kubeconfigs, by member name;
 	// a value is "PATH" or "PATH CONTEXT", as the kubeconfig option takes.
 	Kubeconfigs map[string]string
+	// ServerOptions are extra plugin lines for its server block, after the
+	// lab's own.
+	ServerOptions []string
 }
 
 // corefile renders the server block for the lab's federation: the zone bound
@@ -82,7 +85,7 @@ func (l *Lab) corefile(p Ports, v Variant) string {
 		fmt.Fprintf(&b, "        %s\n", line)
 	}
 	fmt.Fprintf(&b, "    }\n")
-	for _, line := range l.cfg.ServerOptions {
+	for _, line := range append(slices.Clone(l.cfg.ServerOptions), v.ServerOptions...) {
 		fmt.Fprintf(&b, "    %s\n", line)
 	}
 	fmt.Fprintf(&b, "    ready %s\n", HostPort(Loopback, p.Ready))

@@ -28,15 +28,10 @@ type builder struct {
 
 // build makes the next snapshot from prev (nil for the first). dirty lists the
 // Services (namespace/name) whose inputs changed; all forces a full rebuild.
-func (b *builder) build(prev *Snapshot, dirty map[string]struct{}, all bool) *Snapshot {
+// bump asks for a new serial even when nothing changed (see nextSerial).
+func (b *builder) build(prev *Snapshot, dirty map[string]struct{}, all, bump bool) *Snapshot {
 	start := time.Now()
 	s := &Snapshot{fed: b.fed}
-	if prev == nil {
-		s.Serial = uint32(time.Now().Unix())
-	} else {
-		s.Serial = prev.Serial + 1
-	}
-	s.soa = []dns.RR{b.soaRecord(s.Serial)}
 	s.ns = b.nsRecords()
 	s.glue = b.glueExtra()
 
@@ -46,6 +41,7 @@ func (b *builder) build(prev *Snapshot, dirty map[string]struct{}, all bool) *Sn
 	}
 	s.levels = levelsOf(b.members, topo)
 	full := prev == nil || all || !sameLevels(prev.levels, s.levels)
+	changed := prev == nil || full && !sameNames(prev.levels, s.levels)
 	if !full {
 		s.levels = prev.levels // same levels, same indices: unchanged services are reused
 	}
@@ -83,8 +79,17 @@ func (b *builder) build(prev *Snapshot, dirty map[string]struct{}, all bool) *Sn
 		} else {
 			s.services[qkey] = sa
 		}
+		if !changed && !sameAnswers(old, sa) {
+			changed = true
+		}
 		recordShards(b.server, old, sa)
 	}
+	var prevSerial uint32
+	if prev != nil {
+		prevSerial = prev.Serial
+	}
+	s.Serial, s.bumpPending = nextSerial(prevSerial, changed || bump, start)
+	s.soa = []dns.RR{b.soaRecord(s.Serial)}
 
 	s.spaces = make(map[string]int)
 	for _, sa := range s.services {
@@ -152,6 +157,55 @@ func levelsOf(members []*memberRun, topo map[string][]Place) map[string]*level {
 		l.index = i
 	}
 	return lv
+}
+
+// nextSerial returns the SOA serial of a snapshot after one with serial prev (0:
+// none). The serial is the time of the last change in seconds, so that it never
+// goes backwards across restarts and replicas that saw the same change in the
+// same second agree; it changes only when what a secondary would transfer
+// changed. A change within the second of prev keeps prev and reports pending:
+// the build loop bumps the serial at the next second, so the serial never runs
+// ahead of the clock.
+func nextSerial(prev uint32, changed bool, now time.Time) (serial uint32, pending bool) {
+	t := uint32(now.Unix())
+	switch {
+	case prev == 0:
+		return t, false
+	case !changed:
+		return prev, false
+	case serialNewer(t, prev):
+		return t, false
+	}
+	return prev, true
+}
+
+// sameNames reports whether two sets of levels give the same names (the same
+// suffixes falling back to the same parents): indices and members may differ.
+func sameNames(a, b map[string]*level) bool {
+	return maps.EqualFunc(a, b, func(x, y *level) bool { return x.parent == y.parent })
+}
+
+// sameAnswers reports whether two versions of a Service's answers transfer the
+// same records.
+func sameAnswers(a, b *serviceAnswers) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	if len(a.levels) != len(b.levels) {
+		return false
+	}
+	for i := range a.levels {
+		x, y := nodeRecords(a.levels[i]), nodeRecords(b.levels[i])
+		if len(x) != len(y) {
+			return false
+		}
+		for j := range x {
+			if !dns.IsDuplicate(x[j], y[j]) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func sameLevels(a, b map[string]*level) bool {

@@ -50,10 +50,17 @@ type Federation struct {
 	soa soaConfig
 	ns  []nameServer
 
-	snapshot atomic.Pointer[Snapshot]
+	// snapshot is shared with the Federation of a reloaded server block whose
+	// configuration is unchanged: it answers from the same snapshots.
+	snapshot *atomic.Pointer[Snapshot]
+	seeded   bool // snapshot came from another configuration: rebuild it whole
 	health   HealthChecker
 	policy   policy
 	runs     []*memberRun
+
+	key    string      // the configuration, for reloads (reload.go)
+	engine *Federation // the Federation whose members and build loop this one answers from
+	refs   int         // server blocks answering from this engine; under engines' lock
 
 	mu       sync.Mutex
 	dirty    map[string]struct{}
@@ -75,6 +82,7 @@ func New() *Federation {
 		StartupTimeout: 30 * time.Second,
 		StaleAfter:     30 * time.Second,
 		policy:         allPolicy{},
+		snapshot:       new(atomic.Pointer[Snapshot]),
 		dirty:          map[string]struct{}{},
 		kick:           make(chan struct{}, 1),
 	}
@@ -146,35 +154,50 @@ func (f *Federation) changed(key string) {
 }
 
 func (f *Federation) buildLoop(ctx context.Context) {
+	bump := time.NewTimer(time.Hour)
+	bump.Stop()
+	defer bump.Stop()
+	bumpDue := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-f.kick:
+		case <-bump.C:
+			bumpDue = true
 		}
 		if f.pending.Load() > 0 {
-			continue // SERVFAIL until every member synced or was given up on
+			continue // SERVFAIL (or the snapshot of the previous configuration) until every member synced or was given up on
 		}
-		f.rebuild()
+		if s := f.rebuild(bumpDue); s.bumpPending {
+			bump.Reset(time.Until(time.Unix(int64(s.Serial)+1, 0)))
+		}
+		bumpDue = false
 	}
 }
 
 // rebuild builds and swaps in the next snapshot.
-func (f *Federation) rebuild() {
+func (f *Federation) rebuild(bump bool) *Snapshot {
 	f.mu.Lock()
 	dirty, all := f.dirty, f.all
 	f.dirty, f.all = map[string]struct{}{}, false
 	watchers := f.watchers
 	f.mu.Unlock()
+	if f.seeded {
+		// The snapshot is another configuration's: keep its serial, nothing else.
+		all, bump, f.seeded = true, true, false
+	}
 
 	b := &builder{
 		zone: f.Zone, fed: f.Fed, ttl: f.TTL, soa: f.soa, ns: f.ns,
 		members: f.runs, usable: f.usable, policy: f.policy, server: f.server, namespaces: f.Namespaces,
 	}
-	f.snapshot.Store(b.build(f.snapshot.Load(), dirty, all))
+	s := b.build(f.snapshot.Load(), dirty, all, bump)
+	f.snapshot.Store(s)
 	for _, w := range watchers {
 		w()
 	}
+	return s
 }
 
 // usable returns the addresses of a healthy shard that may be answered: the

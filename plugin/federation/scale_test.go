@@ -58,7 +58,7 @@ func BenchmarkScale(b *testing.B) {
 				policy: allPolicy{}, usable: func(sh *Shard, _ MemberStatus) []netip.Addr { return sh.Addrs },
 				ns: []nameServer{{name: "ns.dns.example.com."}}, soa: soaConfig{mname: "ns.dns.example.com.", rname: "hostmaster.example.com."}}
 			start := time.Now()
-			snap := bld.build(nil, nil, true)
+			snap := bld.build(nil, nil, true, false)
 			build := time.Since(start)
 			heap := heapInUse() - before
 

@@ -23,6 +23,7 @@ func setup(c *caddy.Controller) error {
 	if memberMode(c) {
 		return setupMemberMode(c)
 	}
+	tokens := blockTokens(c)
 	f, err := parse(c)
 	if err != nil {
 		return plugin.Error(pluginName, err)
@@ -35,18 +36,22 @@ func setup(c *caddy.Controller) error {
 	}
 
 	cfg := dnsserver.GetConfig(c)
+	key := configKey(tokens, f.Members)
 	c.OnStartup(func() error {
 		// Every plugin's setup has run: a health checker of this server block,
 		// whatever its place in the block, has registered by now.
 		if h, ok := healthCheckers.LoadAndDelete(cfg); ok {
 			f.SetHealth(h.(HealthChecker))
+			if k, ok := h.(configKeyer); ok {
+				key += " health:" + k.ConfigKey()
+			}
 		}
 		f.server = ServerLabel(cfg)
-		f.Start()
+		f.startup(key)
 		return nil
 	})
 	c.OnShutdown(func() error {
-		f.Stop()
+		f.shutdown()
 		return nil
 	})
 

@@ -11,7 +11,8 @@ import (
 // Snapshot is an immutable view of the federation, built whenever a source
 // changes. ServeDNS only reads it: every answer is precomputed.
 type Snapshot struct {
-	Serial uint32
+	Serial      uint32
+	bumpPending bool // the content changed within the serial's second: bump it at the next
 
 	fed      string                     // federation name, lower case
 	levels   map[string]*level          // key: the labels after "svc." relative to the zone ("" = global)

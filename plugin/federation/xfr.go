@@ -31,17 +31,26 @@ func (f *Federation) Transfer(zone string, serial uint32) (<-chan []dns.RR, erro
 		ch <- snap.glue
 		for _, key := range slices.Sorted(maps.Keys(snap.services)) {
 			for _, n := range snap.services[key].levels {
-				switch {
-				case n.cname != nil:
-					ch <- []dns.RR{n.cname}
-				case n.all != nil:
-					ch <- n.all.rrs
+				if rrs := nodeRecords(n); len(rrs) > 0 {
+					ch <- rrs
 				}
 			}
 		}
 		ch <- snap.soa
 	}()
 	return ch, nil
+}
+
+// nodeRecords returns what a zone transfer sends for n: its CNAME when it falls
+// back, else every usable address (no answer policy applies to a secondary).
+func nodeRecords(n *node) []dns.RR {
+	switch {
+	case n.cname != nil:
+		return []dns.RR{n.cname}
+	case n.all != nil:
+		return n.all.rrs
+	}
+	return nil
 }
 
 // serialNewer reports whether a is newer than b in RFC 1982 serial arithmetic.

@@ -2,6 +2,7 @@ package shardhealth
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -181,4 +182,10 @@ func parse(c *caddy.Controller) (*ShardHealth, error) {
 		}
 	}
 	return h, nil
+}
+
+// ConfigKey implements the federation's configuration key: a reload that
+// changes the probes starts the federation anew.
+func (h *ShardHealth) ConfigKey() string {
+	return fmt.Sprintf("%+v %s %s %d %d %g %d", h.Probe, h.Interval, h.Timeout, h.Rise, h.Fall, h.Jitter, h.MaxConcurrent)
 }

@@ -1,0 +1,138 @@
+package federation
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/miekg/dns"
+)
+
+// memoryEngine returns a Federation configured like memoryFederation's but not
+// started: the test starts it through startup, as a server block would.
+func memoryEngine(src *MemorySource, ttl uint32) *Federation {
+	f := New()
+	f.Zone, f.Fed, f.TTL = "reload.example.", "myfederation", ttl
+	f.ns = []nameServer{{name: "ns1.reload.example."}}
+	f.soa = soaConfig{mname: "ns1.reload.example.", rname: "hostmaster.reload.example.", minttl: ttl}
+	f.Members = []*Member{{Name: "a", Source: src}}
+	return f
+}
+
+func webSource(addr string) *MemorySource {
+	src := NewMemorySource()
+	src.SetNode("a-node", Place{"r1", ""})
+	src.SetService(ServiceState{Namespace: "ns", Name: "web", LoadBalancer: true, Ready: true,
+		Ingress: []netip.Addr{netip.MustParseAddr(addr)}})
+	return src
+}
+
+const reloadName = "web.ns.myfederation.svc.reload.example."
+
+func TestReloadUnchangedHandsOver(t *testing.T) {
+	src := webSource("192.0.2.1")
+	old := memoryEngine(src, 30)
+	old.startup("same")
+	t.Cleanup(old.shutdown)
+	waitFor(t, "first snapshot", old.Ready)
+
+	// The reloaded server block starts before the old one shuts down.
+	cur := memoryEngine(NewMemorySource(), 30) // its own members are never started
+	cur.startup("same")
+	t.Cleanup(cur.shutdown)
+	if !cur.Ready() {
+		t.Fatal("the reloaded federation is not ready at once")
+	}
+	old.shutdown()
+	check(t, cur, []test.Case{{Qname: reloadName, Qtype: dns.TypeA, Answer: []dns.RR{test.A(reloadName + " 30 IN A 192.0.2.1")}}})
+
+	// The running members keep feeding the new server block.
+	src.SetService(ServiceState{Namespace: "ns", Name: "web", LoadBalancer: true, Ready: true,
+		Ingress: []netip.Addr{netip.MustParseAddr("192.0.2.9")}})
+	eventually(t, cur, []test.Case{{Qname: reloadName, Qtype: dns.TypeA, Answer: []dns.RR{test.A(reloadName + " 30 IN A 192.0.2.9")}}})
+}
+
+func TestReloadChangedAnswersUntilSynced(t *testing.T) {
+	old := memoryEngine(webSource("192.0.2.1"), 30)
+	old.startup("ttl 30")
+	t.Cleanup(old.shutdown)
+	waitFor(t, "first snapshot", old.Ready)
+	serial := old.snapshot.Load().Serial
+
+	// The new configuration's member has not synced: the old answers stay.
+	src := webSource("192.0.2.1")
+	src.SetSynced(false)
+	cur := memoryEngine(src, 10)
+	cur.startup("ttl 10")
+	t.Cleanup(cur.shutdown)
+	old.shutdown()
+	check(t, cur, []test.Case{{Qname: reloadName, Qtype: dns.TypeA, Answer: []dns.RR{test.A(reloadName + " 30 IN A 192.0.2.1")}}})
+
+	src.SetSynced(true)
+	eventually(t, cur, []test.Case{{Qname: reloadName, Qtype: dns.TypeA, Answer: []dns.RR{test.A(reloadName + " 10 IN A 192.0.2.1")}}})
+	waitFor(t, "a newer serial after a reload that changed the zone", func() bool {
+		return serialNewer(cur.snapshot.Load().Serial, serial)
+	})
+}
+
+func TestNextSerial(t *testing.T) {
+	now := time.Unix(2_000_000_000, 0)
+	tests := []struct {
+		name    string
+		prev    uint32
+		changed bool
+		serial  uint32
+		pending bool
+	}{
+		{"first", 0, true, 2_000_000_000, false},
+		{"unchanged", 1_999_999_000, false, 1_999_999_000, false},
+		{"changed later", 1_999_999_000, true, 2_000_000_000, false},
+		{"changed in the same second", 2_000_000_000, true, 2_000_000_000, true},
+		{"clock behind the serial", 2_000_000_005, true, 2_000_000_005, true},
+	}
+	for _, tc := range tests {
+		serial, pending := nextSerial(tc.prev, tc.changed, now)
+		if serial != tc.serial || pending != tc.pending {
+			t.Errorf("%s: nextSerial = %d, %v; want %d, %v", tc.name, serial, pending, tc.serial, tc.pending)
+		}
+	}
+}
+
+// A rebuild that changes nothing a secondary sees keeps the serial; a change
+// gets a newer one, at the latest a second later.
+func TestSerialFollowsContent(t *testing.T) {
+	f, srcs := memoryFederation(t, nil, map[string]string{"a": "192.0.2.1"})
+	serial := f.snapshot.Load().Serial
+	f.changed("ns/not-federated")
+	f.changed("")
+	builds := f.snapshot.Load()
+	f.changed("mynamespace/nginx")
+	waitFor(t, "a rebuild", func() bool { return f.snapshot.Load() != builds })
+	if s := f.snapshot.Load().Serial; s != serial {
+		t.Errorf("serial %d after rebuilds that changed nothing, want %d", s, serial)
+	}
+	srcs["a"].SetService(ServiceState{Namespace: "mynamespace", Name: "nginx", LoadBalancer: true, Ready: true,
+		Ingress: []netip.Addr{netip.MustParseAddr("192.0.2.7")}})
+	waitFor(t, "a newer serial", func() bool { return serialNewer(f.snapshot.Load().Serial, serial) })
+}
+
+func TestConfigKey(t *testing.T) {
+	key := func(corefile string) string {
+		c := caddy.NewTestController("dns", corefile)
+		c.ServerBlockKeys = []string{"example.com."}
+		tokens := blockTokens(c)
+		if _, err := parse(c); err != nil {
+			t.Fatal(err)
+		}
+		return configKey(tokens, nil)
+	}
+	a := key("federation f {\n member a { incluster }\n}")
+	if b := key("federation f {\n   member a {\n incluster\n }\n}"); b != a {
+		t.Errorf("layout changed the key:\n%s\n%s", a, b)
+	}
+	if b := key("federation f {\n member a { incluster }\n ttl 7\n}"); b == a {
+		t.Errorf("a new option left the key as it was: %s", a)
+	}
+}
