@@ -34,13 +34,17 @@ func (m *MemorySource) Run(ctx context.Context, ev Events) {
 	m.mu.Unlock()
 }
 
-// notify reports key to the running federation, if any, without holding m.mu
-// while it does.
-func (m *MemorySource) notify(key string) {
+// events returns the running federation's Events, or nil; they are called
+// without m.mu held.
+func (m *MemorySource) events() Events {
 	m.mu.Lock()
-	ev := m.ev
-	m.mu.Unlock()
-	if ev != nil {
+	defer m.mu.Unlock()
+	return m.ev
+}
+
+// notify reports key to the running federation, if any.
+func (m *MemorySource) notify(key string) {
+	if ev := m.events(); ev != nil {
 		ev.Changed(key)
 	}
 }
@@ -79,10 +83,7 @@ func (m *MemorySource) SetSynced(ok bool) {
 
 // Contact reports a request to the member's API server, as a watch would.
 func (m *MemorySource) Contact(err error) {
-	m.mu.Lock()
-	ev := m.ev
-	m.mu.Unlock()
-	if ev != nil {
+	if ev := m.events(); ev != nil {
 		ev.Contact(err)
 	}
 }
