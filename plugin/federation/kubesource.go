@@ -73,8 +73,10 @@ func connect(m *Member) (kubernetes.Interface, func(context.Context) error, erro
 	return client, ping, nil
 }
 
-// newKubeSource creates the informers of client. Services are selected by sel on
-// the server side.
+// newKubeSource creates the informers of client. Services and EndpointSlices are
+// selected by sel on the server side: the EndpointSlice controller copies a
+// Service's labels onto its slices, so the slices of Services that are not
+// federated are never listed, watched or kept.
 func newKubeSource(client kubernetes.Interface, ping func(context.Context) error, sel labels.Selector, watchNodes bool) *kubeSource {
 	k := &kubeSource{client: client, ping: ping, ready: map[string]int{}}
 	selector := sel.String()
@@ -91,9 +93,11 @@ func newKubeSource(client kubernetes.Interface, ping func(context.Context) error
 		c, &core.Service{}, toService)
 	k.slices = newInformer(
 		func(ctx context.Context, o meta.ListOptions) (runtime.Object, error) {
+			o.LabelSelector = selector
 			return c.DiscoveryV1().EndpointSlices("").List(ctx, o)
 		},
 		func(ctx context.Context, o meta.ListOptions) (watch.Interface, error) {
+			o.LabelSelector = selector
 			return c.DiscoveryV1().EndpointSlices("").Watch(ctx, o)
 		},
 		c, &discovery.EndpointSlice{}, toEndpointSlice)
