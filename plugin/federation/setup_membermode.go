@@ -54,8 +54,9 @@ func parseMemberMode(c *caddy.Controller) (*MemberMode, error) {
 	l.Cluster = &Member{Name: "local", InCluster: true}
 	for c.Next() {
 		l.Zones = plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys)
-		// In the root zone no name has the shape S.N.F.svc.ZONE the cluster
-		// domain gives it; kubeadm's Corefile is a ".:53" block.
+		// Below the root zone S.N.F.svc.cluster.local is six labels, not the
+		// S.N.F.svc four under a cluster domain: nothing would be answered.
+		// kubeadm's Corefile is a ".:53" block, so say what to write.
 		if slices.Contains(l.Zones, ".") {
 			return nil, c.Errf("federation in member mode needs the cluster domain as its zone, not the root: write federation cluster.local { ... } (with your cluster domain) in this server block")
 		}
