@@ -90,7 +90,7 @@ func newKubeSource(client kubernetes.Interface, ping func(context.Context) error
 			o.LabelSelector = selector
 			return c.CoreV1().Services("").Watch(ctx, o)
 		},
-		c, &core.Service{}, toService)
+		c, &core.Service{}, toServiceLabelled(federationKey(sel)))
 	k.slices = newInformer(
 		func(ctx context.Context, o meta.ListOptions) (runtime.Object, error) {
 			o.LabelSelector = selector
@@ -112,6 +112,15 @@ func newKubeSource(client kubernetes.Interface, ping func(context.Context) error
 			c, &core.Node{}, toNode)
 	}
 	return k
+}
+
+// federationKey is the federation label key: both modes select Services on it
+// alone, so it is the key of the selector's first requirement.
+func federationKey(sel labels.Selector) string {
+	if reqs, _ := sel.Requirements(); len(reqs) > 0 {
+		return reqs[0].Key()
+	}
+	return ""
 }
 
 func newInformer(list func(context.Context, meta.ListOptions) (runtime.Object, error), w func(context.Context, meta.ListOptions) (watch.Interface, error), client any, obj runtime.Object, transform cache.TransformFunc) cache.SharedIndexInformer {
@@ -270,7 +279,7 @@ func (k *kubeSource) Service(key string) (ServiceState, bool) {
 	ready := k.ready[key] > 0
 	k.mu.Unlock()
 	return ServiceState{
-		Namespace: svc.Namespace, Name: svc.Name, LoadBalancer: svc.LoadBalancer,
+		Namespace: svc.Namespace, Name: svc.Name, Federation: svc.Federation, LoadBalancer: svc.LoadBalancer,
 		Ingress: svc.Ingress, Hostnames: svc.Hostnames, Ready: ready, Annotations: svc.Annotations,
 	}, true
 }

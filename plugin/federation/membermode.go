@@ -30,6 +30,11 @@ import (
 //   - otherwise: a CNAME to S.N.F.svc.ZONE.REGION.DOMAIN, chased through the
 //     server (a stub domain forwards DOMAIN to the federation's name servers).
 //
+// A name of that shape can also be the cluster's own: HOST.SVC.NS.svc.cluster.local,
+// the endpoint of a headless Service SVC in a namespace NS named like a
+// federation. So the next plugin is asked first, as CoreDNS's federation plugin
+// did, and its answer stands unless it is NXDOMAIN.
+//
 // Every other name goes to the next plugin untouched. This is what kube-dns's
 // --federations flag and CoreDNS's federation plugin (removed in 1.7.0) did. The
 // authoritative mode is Federation; the Corefile tells them apart by the
@@ -60,7 +65,7 @@ type MemberMode struct {
 // localView is what member mode answers from, rebuilt when the local cluster
 // changes so that ServeDNS only reads it.
 type localView struct {
-	ready    map[string]struct{} // namespace/name of local Services with a ready endpoint
+	ready    map[string]struct{} // federation/namespace/name of local Services with a ready endpoint
 	location string              // "ZONE.REGION.", "REGION." or ""
 }
 
@@ -125,8 +130,10 @@ func (l *MemberMode) buildLoop(ctx context.Context) {
 		v := &localView{ready: map[string]struct{}{}, location: l.location()}
 		if synced {
 			for _, key := range l.run.src.ServiceKeys() {
+				// Keyed by the Service's federation: in a block with several,
+				// a Service of one is not the local copy of another's.
 				if svc, ok := l.run.src.Service(key); ok && svc.Ready {
-					v.ready[key] = struct{}{}
+					v.ready[svc.Federation+"/"+key] = struct{}{}
 				}
 			}
 		}
@@ -163,6 +170,19 @@ func (l *MemberMode) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 	if !ok {
 		return plugin.NextOrFailure(l.Name(), l.Next, ctx, w, r)
 	}
+	if l.Next != nil {
+		// The cluster's own name of this shape stands (an answer or NODATA);
+		// a failure is passed on, since it does not say the name is absent.
+		nw := nonwriter.New(w)
+		rcode, err := plugin.NextOrFailure(l.Name(), l.Next, ctx, nw, r)
+		if !plugin.ClientWrite(rcode) || nw.Msg == nil {
+			return rcode, err
+		}
+		if nw.Msg.Rcode != dns.RcodeNameError {
+			w.WriteMsg(nw.Msg)
+			return rcode, err
+		}
+	}
 	v := l.view.Load()
 	if v == nil {
 		return dns.RcodeServerFailure, nil // never a false answer before the first sync
@@ -172,11 +192,12 @@ func (l *MemberMode) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 	m.SetReply(r)
 	m.Authoritative = true
 
-	if _, ok := v.ready[ns+"/"+svc]; ok {
+	if _, ok := v.ready[fed+"/"+ns+"/"+svc]; ok {
 		target := svc + "." + ns + ".svc." + zone
 		if local := l.askNext(ctx, state, target); local != nil {
 			m.Answer = append([]dns.RR{l.cname(state.QName(), target)}, local.Answer...)
 			m.Ns = local.Ns
+			m.Truncated = local.Truncated
 			w.WriteMsg(m)
 			return dns.RcodeSuccess, nil
 		}
@@ -184,12 +205,19 @@ func (l *MemberMode) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 
 	target := svc + "." + ns + "." + fed + ".svc." + v.location + domain
 	m.Answer = []dns.RR{l.cname(state.QName(), target)}
-	if state.QType() != dns.TypeCNAME {
+	// A target in the cluster domain (a federation domain inside it, or a
+	// discovered region that makes one) would come back here, maybe without
+	// end: it is left to the client.
+	chase := state.QType() != dns.TypeCNAME && plugin.Zones(l.Zones).Matches(target) == ""
+	if chase {
 		if res, err := l.lookup(ctx, state, target, state.QType()); err == nil && res != nil {
 			m.Answer = append(m.Answer, res.Answer...)
 			m.Ns = res.Ns
 			// The chased target's rcode is the answer's rcode (RFC 6604).
 			m.Rcode = res.Rcode
+			// A truncated chase makes a truncated answer: the client asks again
+			// over TCP rather than caching a partial RRset (RFC 2181 section 9).
+			m.Truncated = res.Truncated
 		}
 	}
 	w.WriteMsg(m)

@@ -49,7 +49,8 @@ func (m *MemorySource) notify(key string) {
 	}
 }
 
-// SetService adds or replaces a Service.
+// SetService adds or replaces a Service. s.Federation is the value of its
+// federation label, as a watched cluster's Service carries it.
 func (m *MemorySource) SetService(s ServiceState) {
 	key := s.Namespace + "/" + s.Name
 	m.mu.Lock()

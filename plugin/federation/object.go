@@ -21,6 +21,7 @@ type service struct {
 	Name         string
 	Namespace    string
 	Version      string
+	Federation   string // value of the federation label
 	LoadBalancer bool
 	Ingress      []netip.Addr
 	Hostnames    []string // ingress with a hostname and no IP
@@ -61,9 +62,21 @@ func toService(obj any) (any, error) {
 	return out, nil
 }
 
+// toServiceLabelled is toService that also keeps the value of the federation
+// label key: member mode selects the Services of several federations at once.
+func toServiceLabelled(key string) func(any) (any, error) {
+	return func(obj any) (any, error) {
+		out, err := toService(obj)
+		if s, ok := obj.(*core.Service); ok && err == nil {
+			out.(*service).Federation = s.Labels[key]
+		}
+		return out, err
+	}
+}
+
 // serviceModified reports whether an update changes anything DNS (or a probe) sees.
 func serviceModified(a, b *service) bool {
-	if a.LoadBalancer != b.LoadBalancer || !slices.Equal(a.Ingress, b.Ingress) || !slices.Equal(a.Hostnames, b.Hostnames) || len(a.Annotations) != len(b.Annotations) {
+	if a.Federation != b.Federation || a.LoadBalancer != b.LoadBalancer || !slices.Equal(a.Ingress, b.Ingress) || !slices.Equal(a.Hostnames, b.Hostnames) || len(a.Annotations) != len(b.Annotations) {
 		return true
 	}
 	for k, v := range a.Annotations {

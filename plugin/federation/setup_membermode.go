@@ -1,6 +1,7 @@
 package federation
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/coredns/caddy"
@@ -53,6 +54,12 @@ func parseMemberMode(c *caddy.Controller) (*MemberMode, error) {
 	l.Cluster = &Member{Name: "local", InCluster: true}
 	for c.Next() {
 		l.Zones = plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys)
+		// Below the root zone S.N.F.svc.cluster.local is six labels, not the
+		// S.N.F.svc four under a cluster domain: nothing would be answered.
+		// kubeadm's Corefile is a ".:53" block, so say what to write.
+		if slices.Contains(l.Zones, ".") {
+			return nil, c.Errf("federation in member mode needs the cluster domain as its zone, not the root: write federation cluster.local { ... } (with your cluster domain) in this server block")
+		}
 		for c.NextBlock() {
 			opt := c.Val()
 			args := c.RemainingArgs()
@@ -107,6 +114,13 @@ func parseMemberMode(c *caddy.Controller) (*MemberMode, error) {
 				domain := dns.Fqdn(strings.ToLower(args[0]))
 				if _, ok := dns.IsDomainName(domain); !ok || dns.CountLabel(domain) < 1 {
 					return nil, c.Errf("federation %s: domain %q is not a domain name", opt, args[0])
+				}
+				// Its names are chased through this server: inside the cluster
+				// domain they would come back to this block, without end.
+				for _, z := range l.Zones {
+					if dns.IsSubDomain(z, domain) {
+						return nil, c.Errf("federation %s: domain %s is the cluster domain %s or inside it; give the domain the federation's name servers serve", opt, domain, z)
+					}
 				}
 				if _, dup := l.Federations[name]; dup {
 					return nil, c.Errf("federation %s defined twice", opt)

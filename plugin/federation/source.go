@@ -39,6 +39,7 @@ type Events interface {
 type ServiceState struct {
 	Namespace    string
 	Name         string
+	Federation   string            // value of the federation label
 	LoadBalancer bool              // type LoadBalancer
 	Ingress      []netip.Addr      // load-balancer ingress IPs
 	Hostnames    []string          // load-balancer ingress hostnames without an IP
