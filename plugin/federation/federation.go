@@ -46,6 +46,7 @@ type Federation struct {
 	StartupTimeout time.Duration
 	StaleAfter     time.Duration // a member unreachable this long is stale
 	Members        []*Member
+	Ingress        []IngressRule // which load-balancer ingress addresses are answered, in order
 
 	soa soaConfig
 	ns  []nameServer
@@ -54,6 +55,7 @@ type Federation struct {
 	health   HealthChecker
 	policy   policy
 	runs     []*memberRun
+	refused  ingressLog // used by the build loop only
 
 	mu       sync.Mutex
 	dirty    map[string]struct{}
@@ -170,6 +172,7 @@ func (f *Federation) rebuild() {
 	b := &builder{
 		zone: f.Zone, fed: f.Fed, ttl: f.TTL, soa: f.soa, ns: f.ns,
 		members: f.runs, usable: f.usable, policy: f.policy, server: f.server, namespaces: f.Namespaces,
+		ingress: f.Ingress, refused: &f.refused,
 	}
 	f.snapshot.Store(b.build(f.snapshot.Load(), dirty, all))
 	for _, w := range watchers {
