@@ -54,6 +54,9 @@ type Variant struct {
 	// ServerOptions are extra plugin lines for its server block, after the
 	// lab's own.
 	ServerOptions []string
+	// FederationOptions replaces the lab's extra federation block lines
+	// (Config.FederationOptions) when not nil.
+	FederationOptions []string
 }
 
 // corefile renders the server block for the lab's federation: the zone bound
@@ -81,7 +84,11 @@ func (l *Lab) corefile(p Ports, v Variant) string {
 		fmt.Fprintf(&b, "            kubeconfig %s\n", kubeconfig)
 		fmt.Fprintf(&b, "        }\n")
 	}
-	for _, line := range l.cfg.FederationOptions {
+	options := l.cfg.FederationOptions
+	if v.FederationOptions != nil {
+		options = v.FederationOptions
+	}
+	for _, line := range options {
 		fmt.Fprintf(&b, "        %s\n", line)
 	}
 	fmt.Fprintf(&b, "    }\n")

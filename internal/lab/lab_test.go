@@ -100,6 +100,10 @@ func TestCorefile(t *testing.T) {
 	if got != want {
 		t.Errorf("corefile:\n%s\nwant:\n%s", got, want)
 	}
+	got = l.corefile(Ports{}, Variant{FederationOptions: []string{"ingress allow 127.9.1.1"}})
+	if !strings.Contains(got, "        ingress allow 127.9.1.1\n    }") || strings.Contains(got, "ttl 5") {
+		t.Errorf("a Variant's FederationOptions do not replace the lab's:\n%s", got)
+	}
 }
 
 // TestSeedShardHealth checks the seed's shardhealth block against the

@@ -37,10 +37,15 @@ const (
 	SeedStaleAfter    = 10 * time.Second
 )
 
+// SeedIngressAllow is the ingress rule that lets the seed lab answer and
+// probe its backends: they listen on loopback addresses, which a federation
+// refuses unless its Corefile allows them.
+const SeedIngressAllow = "ingress allow 127.0.0.0/8"
+
 // SeedFederationOptions returns the lines the seed lab adds to its
 // federation block.
 func SeedFederationOptions() []string {
-	return []string{"stale_after " + SeedStaleAfter.String()}
+	return []string{"stale_after " + SeedStaleAfter.String(), SeedIngressAllow}
 }
 
 // SeedShardHealth returns the lines of the seed lab's shardhealth block.

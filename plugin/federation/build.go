@@ -24,6 +24,9 @@ type builder struct {
 	server  string
 
 	namespaces []string // empty: all
+
+	ingress []IngressRule // which ingress addresses may be answered (ingress.go)
+	refused *ingressLog   // nil: refusals are not logged
 }
 
 // build makes the next snapshot from prev (nil for the first). dirty lists the
@@ -241,6 +244,8 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 	if len(b.namespaces) > 0 && !slices.Contains(b.namespaces, ns) {
 		return nil
 	}
+	var refused []refusal
+	defer func() { b.refused.note(b.server, key, refused) }()
 	for _, m := range b.members {
 		st := m.Status()
 		if !st.Synced {
@@ -253,7 +258,9 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 		sh := Shard{Member: m.m.Name, Namespace: svc.Namespace, Service: svc.Name,
 			Hostnames: svc.Hostnames, Ready: svc.Ready, Annotations: svc.Annotations}
 		if svc.LoadBalancer {
-			sh.Addrs = svc.Ingress
+			// Refused addresses leave before the shard is built: health checks
+			// see only the shard, so they are never probed either.
+			sh.Addrs = filterIngress(b.ingress, m.m.Name, svc.Ingress, svc.Hostnames, &refused)
 		}
 		var usable []netip.Addr
 		if sh.Healthy() {

@@ -46,6 +46,7 @@ type Federation struct {
 	StartupTimeout time.Duration
 	StaleAfter     time.Duration // a member unreachable this long is stale
 	Members        []*Member
+	Ingress        []IngressRule // which load-balancer ingress addresses are answered, in order
 
 	soa soaConfig
 	ns  []nameServer
@@ -57,6 +58,7 @@ type Federation struct {
 	health   HealthChecker
 	policy   policy
 	runs     []*memberRun
+	refused  ingressLog // used by the build loop only
 
 	key    string      // the configuration, for reloads (reload.go)
 	engine *Federation // the Federation whose members and build loop this one answers from
@@ -191,6 +193,7 @@ func (f *Federation) rebuild(bump bool) *Snapshot {
 	b := &builder{
 		zone: f.Zone, fed: f.Fed, ttl: f.TTL, soa: f.soa, ns: f.ns,
 		members: f.runs, usable: f.usable, policy: f.policy, server: f.server, namespaces: f.Namespaces,
+		ingress: f.Ingress, refused: &f.refused,
 	}
 	s := b.build(f.snapshot.Load(), dirty, all, bump)
 	f.snapshot.Store(s)

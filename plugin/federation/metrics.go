@@ -55,6 +55,13 @@ var (
 		Help:      "Answers by kind: a, cname, nodata, nxdomain, servfail, refused.",
 	}, []string{"server", "kind"})
 
+	ingressRefused = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "ingress_refused_total",
+		Help:      "Load-balancer ingress entries neither answered nor probed, counted once when they appear, by reason: loopback, link-local, unspecified, multicast, broadcast, reserved, denied, hostname.",
+	}, []string{"server", "member", "reason"})
+
 	snapshotBuilds = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,

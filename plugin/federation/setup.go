@@ -187,6 +187,12 @@ func parse(c *caddy.Controller) (*Federation, error) {
 				} else {
 					f.StartupTimeout = d
 				}
+			case "ingress":
+				rules, err := parseIngress(c, c.RemainingArgs())
+				if err != nil {
+					return nil, err
+				}
+				f.Ingress = append(f.Ingress, rules...)
 			default:
 				return nil, c.Errf("unknown option %q", opt)
 			}

@@ -78,6 +78,8 @@ func TestFederationAnswersFollowProbes(t *testing.T) {
 
 	f := federation.New()
 	f.Zone, f.Fed = "example.com.", "myfederation"
+	// The backends are on loopback, which is answered only when allowed.
+	f.Ingress = []federation.IngressRule{{Allow: true, Prefix: netip.MustParsePrefix("127.0.0.0/8")}}
 	f.Members = []*federation.Member{
 		fakeMember("a", "r1", "r1-a", "127.0.0.1"),
 		fakeMember("b", "r2", "r2-a", "127.0.0.2"),
@@ -135,6 +137,50 @@ func TestFederationAnswersFollowProbes(t *testing.T) {
 		t.Errorf("127.0.0.2 returned after %s, want within about %s", took, rise*interval)
 	}
 	answers(t, f, zoneB, []string{"A 127.0.0.2"})
+}
+
+// Ingress addresses the federation refuses never reach the probes: the cloud
+// metadata address with a probe path chosen by an annotation, loopback (not
+// allowed here), the unspecified address. The fake prober dials nothing; it
+// records what it would have probed.
+func TestRefusedIngressNotProbed(t *testing.T) {
+	clk := newFakeClock()
+	prober := newFakeProber(clk)
+	h := New()
+	h.clock, h.prober = clk, prober
+	h.Interval, h.Timeout, h.Jitter = 10*time.Second, time.Second, 0
+
+	f := federation.New()
+	f.Zone, f.Fed = "example.com.", "myfederation"
+	svc := fixture.Service("mynamespace", "nginx", "myfederation", "192.0.2.1", "169.254.169.254", "127.0.0.1", "0.0.0.0", "fe80::1")
+	fixture.Annotate(svc, AnnotationPath, "/latest/meta-data/iam/security-credentials/", AnnotationPort, "80")
+	f.Members = []*federation.Member{federation.NewMember("a", fake.NewClientset(
+		fixture.Node("a-node", "r1", "r1-a"), svc, fixture.EndpointSlice(svc, "abcde", fixture.Ready)))}
+	f.SetHealth(h)
+	f.Start()
+	t.Cleanup(f.Stop)
+
+	global := "nginx.mynamespace.myfederation.svc.example.com."
+	answers(t, f, global, []string{"A 192.0.2.1"})
+	waitFor(t, "192.0.2.1 probed", func() bool { return len(prober.callsOf("192.0.2.1")) > 0 })
+	for range 3 {
+		tick(t, h, clk, h.Interval)
+	}
+	if n := len(prober.callsOf("192.0.2.1")); n < 3 {
+		t.Errorf("192.0.2.1 probed %d times, want one per interval", n)
+	}
+	for _, a := range []string{"169.254.169.254", "127.0.0.1", "0.0.0.0", "fe80::1"} {
+		if calls := prober.callsOf(a); len(calls) > 0 {
+			t.Errorf("%s probed %d times (%s), want never", a, len(calls), calls[0].probe.url(calls[0].addr))
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for tg := range h.checks {
+		if tg.Addr != netip.MustParseAddr("192.0.2.1") {
+			t.Errorf("a check for %s", tg)
+		}
+	}
 }
 
 func TestCheckFederation(t *testing.T) {

@@ -85,6 +85,44 @@ func TestSharedAddressNotifiesEveryService(t *testing.T) {
 	}
 }
 
+// A Service that starts sharing an address is told of the address's next
+// change even when the change comes while the snapshot with its shard is
+// being built: after the build asked Usable and before that snapshot is
+// reconciled. Both directions: down, and up again.
+func TestSharedAddressChangeDuringBuild(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		before, then Outcome
+		usable       []string // what b's build gets, before the change
+	}{
+		{"down", Success, Refused, []string{"192.0.2.1"}},
+		{"up", Refused, Success, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, clk, prober, sink := newTestHealth(t, func(h *ShardHealth) { h.Rise, h.Fall = 1, 1 })
+			a := shard("a", "ns/a", nil, "192.0.2.1")
+			b := shard("b", "ns/b", nil, "192.0.2.1")
+			prober.set("192.0.2.1", tc.before)
+			sink.snapshot(a)
+			settle(t, h, clk)
+			sink.takeChanged()
+
+			// The next build gives ns/b the address, as it is now.
+			if got := usable(h, b); !slices.Equal(got, tc.usable) {
+				t.Fatalf("usable %v, want %v", got, tc.usable)
+			}
+			// The address changes before that snapshot is swapped in and reconciled.
+			prober.set("192.0.2.1", tc.then)
+			tick(t, h, clk, h.Interval)
+			sink.snapshot(a, b)
+			settle(t, h, clk)
+			if got := sink.takeChanged(); !slices.Contains(got, "ns/b") {
+				t.Errorf("HealthChanged %q: ns/b, answered from the state before the change, is not rebuilt", got)
+			}
+		})
+	}
+}
+
 func TestChecksFollowSnapshots(t *testing.T) {
 	h, clk, prober, sink := newTestHealth(t)
 	sink.snapshot(shard("a", "ns/web", nil, "192.0.2.1", "192.0.2.2"))

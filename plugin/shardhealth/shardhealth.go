@@ -98,20 +98,31 @@ func (h *ShardHealth) Stop() {
 	h.wg.Wait()
 }
 
-// Usable implements federation.Health. It only reads state kept by the probes,
-// and never blocks on them. A probed shard is vouched for (checked): the data
+// Usable implements federation.Health. It reads state kept by the probes and
+// never blocks on them. A probed shard is vouched for (checked): the data
 // plane is watched directly, so the federation keeps a stale member's probed
 // shards and the probes decide.
+//
+// The shard's Service joins the checks of its addresses here, under the same
+// lock as the state is read, and not only when the snapshot being built is
+// reconciled: a state change between the two (an address this Service now
+// shares with another one) would otherwise be reported to the other Service
+// alone, and this one would keep the answer it got here.
 func (h *ShardHealth) Usable(s *federation.Shard) ([]netip.Addr, bool) {
 	p, probed := h.probeFor(s)
 	if !probed {
 		return s.Addrs, false // nothing vouches for the shard but its member's API server
 	}
+	key := s.Namespace + "/" + s.Service
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	out := make([]netip.Addr, 0, len(s.Addrs))
 	for _, a := range s.Addrs {
-		if c := h.checks[target{Addr: a, Probe: p}]; c == nil || c.usable() {
+		c := h.checks[target{Addr: a, Probe: p}]
+		if c != nil {
+			c.services[key] = struct{}{}
+		}
+		if c == nil || c.usable() {
 			out = append(out, a)
 		}
 	}

@@ -54,6 +54,7 @@ func (sp ServerSpec) corefile(port, pprofPort int) (string, error) {
 			fmt.Fprintf(&b, "        member %s {\n            kubeconfig %s\n        }\n", c.Name, c.ReaderKubeconfig)
 		}
 		fmt.Fprintf(&b, "        ns ns1.%s. 192.0.2.53\n", Domain)
+		fmt.Fprintf(&b, "        %s\n", lab.SeedIngressAllow) // the lab's load balancers are on loopback
 		fmt.Fprintf(&b, "        startup_timeout 5m\n    }\n")
 		if sp.Name == "federation-transfer" {
 			fmt.Fprintf(&b, "    transfer {\n        to *\n    }\n")
