@@ -9,7 +9,7 @@ APT_PKGS := etcd-server:etcd bind9-dnsutils:dig curl:curl
 
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all build tools apt kube-apiserver vet fmt-check test unit integration demo lab-up lab-down bench clean
+.PHONY: all build tools apt kube-apiserver vet fmt-check test unit integration demo lab-up lab-down bench fuzz clean
 
 all: build
 
@@ -83,6 +83,19 @@ bench: tools build $(BIN)/fedbench
 
 $(BIN)/fedbench: FORCE
 	$(GO) build -o $@ ./cmd/fedbench
+
+# fuzz runs every native Go fuzz target of the plugins for FUZZTIME each (their
+# seed corpora in testdata/fuzz run with every `go test`). Not part of test.
+FUZZTIME ?= 10m
+FUZZ_PKGS := ./plugin/federation ./plugin/shardhealth
+
+fuzz:
+	@for pkg in $(FUZZ_PKGS); do \
+		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$target ($(FUZZTIME))"; \
+			$(GO) test -run XXX -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
 
 clean:
 	rm -rf $(BIN)
