@@ -60,9 +60,11 @@ type Federation struct {
 	runs     []*memberRun
 	refused  ingressLog // used by the build loop only
 
-	key    string      // the configuration, for reloads (reload.go)
-	engine *Federation // the Federation whose members and build loop this one answers from
-	refs   int         // server blocks answering from this engine; under engines' lock
+	journal  journal     // the snapshot secondaries see, and its recent history
+	notifier notifier    // the transfer plugin of the block, or nil
+	key      string      // the configuration, for reloads (reload.go)
+	engine   *Federation // the Federation whose members and build loop this one answers from
+	refs     int         // server blocks answering from this engine; under engines' lock
 
 	mu       sync.Mutex
 	dirty    map[string]struct{}
@@ -197,10 +199,33 @@ func (f *Federation) rebuild(bump bool) *Snapshot {
 	}
 	s := b.build(f.snapshot.Load(), dirty, all, bump)
 	f.snapshot.Store(s)
+	if !s.bumpPending && f.journal.publish(s) && f.notifier != nil {
+		// Secondaries ask for the new serial (RFC 1996); notify retries and
+		// logs on its own, and must not hold up the next build.
+		f.wg.Go(func() {
+			if err := f.notifier.Notify(f.Zone); err != nil {
+				log.Warningf("NOTIFY of %s serial %d: %v", f.Zone, s.Serial, err)
+			}
+		})
+	}
 	for _, w := range watchers {
 		w()
 	}
 	return s
+}
+
+// notifier sends NOTIFY to a zone's secondaries: the transfer plugin.
+type notifier interface{ Notify(zone string) error }
+
+// running returns the Federation whose members and snapshots f answers from:
+// itself, or the one a reload with the same configuration handed over.
+func (f *Federation) running() *Federation {
+	engines.Lock()
+	defer engines.Unlock()
+	if f.engine != nil {
+		return f.engine
+	}
+	return f
 }
 
 // usable returns the addresses of a healthy shard that may be answered: the

@@ -12,7 +12,7 @@ import (
 
 // memoryFederation starts a Federation whose members are MemorySources, one per
 // name, each in region r-NAME with one healthy nginx shard at the given address.
-func memoryFederation(t *testing.T, health HealthChecker, members map[string]string) (*Federation, map[string]*MemorySource) {
+func memoryFederation(t *testing.T, health HealthChecker, members map[string]string, opts ...func(*Federation)) (*Federation, map[string]*MemorySource) {
 	t.Helper()
 	f := New()
 	f.Zone, f.Fed = "example.com.", "myfederation"
@@ -30,6 +30,9 @@ func memoryFederation(t *testing.T, health HealthChecker, members map[string]str
 	}
 	if health != nil {
 		f.SetHealth(health)
+	}
+	for _, o := range opts {
+		o(f)
 	}
 	f.Start()
 	t.Cleanup(f.Stop)

@@ -50,6 +50,9 @@ func (f *Federation) startup(key string) {
 		if s := prev.snapshot.Load(); s != nil {
 			f.snapshot.Store(s)
 			f.seeded = true
+			if p := prev.journal.current(); p != nil {
+				f.journal.publish(p) // secondaries keep their serial, and get an IXFR from it
+			}
 			log.Infof("Configuration of %s changed: answering from the previous federation until the new one has synced", f.Zone)
 		}
 	}

@@ -47,6 +47,9 @@ func setup(c *caddy.Controller) error {
 			}
 		}
 		f.server = ServerLabel(cfg)
+		if t, ok := cfg.Handler("transfer").(notifier); ok {
+			f.notifier = t // its "to" addresses get a NOTIFY at every new serial
+		}
 		f.startup(key)
 		return nil
 	})

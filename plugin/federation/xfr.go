@@ -9,14 +9,17 @@ import (
 	"github.com/miekg/dns"
 )
 
-// Transfer implements transfer.Transferer: the zone as it is in the current
-// snapshot, for secondaries and for rendering a zone file of the same answers.
-// Levels that fall back are sent as their CNAME; empty non-terminals have no records.
+// Transfer implements transfer.Transferer: the zone as it is in the published
+// snapshot (see journal.go), for secondaries and for rendering a zone file of
+// the same answers. Levels that fall back are sent as their CNAME; empty
+// non-terminals have no records. An IXFR from a serial the journal reaches gets
+// the differences since (RFC 1995); from an older one, the whole zone.
 func (f *Federation) Transfer(zone string, serial uint32) (<-chan []dns.RR, error) {
 	if zone != f.Zone {
 		return nil, transfer.ErrNotAuthoritative
 	}
-	snap := f.snapshot.Load()
+	e := f.running()
+	snap, deltas, incremental := e.journal.since(serial)
 	if snap == nil {
 		return nil, transfer.ErrNotAuthoritative // not synced: nothing true to send yet
 	}
@@ -24,15 +27,24 @@ func (f *Federation) Transfer(zone string, serial uint32) (<-chan []dns.RR, erro
 	go func() {
 		defer close(ch)
 		ch <- snap.soa
-		if serial != 0 && !serialNewer(snap.soa[0].(*dns.SOA).Serial, serial) {
+		switch {
+		case serial != 0 && !serialNewer(snap.Serial, serial):
 			return // IXFR from a current serial: the SOA alone says "up to date"
-		}
-		ch <- snap.ns
-		ch <- snap.glue
-		for _, key := range slices.Sorted(maps.Keys(snap.services)) {
-			for _, n := range snap.services[key].levels {
-				if rrs := nodeRecords(n); len(rrs) > 0 {
-					ch <- rrs
+		case serial != 0 && incremental:
+			for _, d := range deltas {
+				ch <- []dns.RR{d.from}
+				ch <- d.del
+				ch <- []dns.RR{d.to}
+				ch <- d.add
+			}
+		default:
+			ch <- snap.ns
+			ch <- snap.glue
+			for _, key := range slices.Sorted(maps.Keys(snap.services)) {
+				for _, n := range snap.services[key].levels {
+					if rrs := nodeRecords(n); len(rrs) > 0 {
+						ch <- rrs
+					}
 				}
 			}
 		}

@@ -1,0 +1,104 @@
+package federation
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// transferOf collects what Transfer sends for an IXFR from serial (0: AXFR).
+func transferOf(t *testing.T, f *Federation, serial uint32) []dns.RR {
+	t.Helper()
+	ch, err := f.Transfer(f.Zone, serial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []dns.RR
+	for rrs := range ch {
+		out = append(out, rrs...)
+	}
+	return out
+}
+
+type notifyCount struct{ n chan string }
+
+func (c *notifyCount) Notify(zone string) error { c.n <- zone; return nil }
+
+// An IXFR from a serial the journal holds gets the differences (RFC 1995), one
+// from a serial it does not gets the whole zone, and every new serial is
+// notified.
+func TestIXFRFromJournal(t *testing.T) {
+	notes := &notifyCount{n: make(chan string, 16)}
+	f, srcs := memoryFederation(t, nil, map[string]string{"a": "192.0.2.1"}, func(f *Federation) { f.notifier = notes })
+	first := f.journal.current().Serial
+
+	srcs["a"].SetService(ServiceState{Namespace: "mynamespace", Name: "nginx", LoadBalancer: true, Ready: true,
+		Ingress: []netip.Addr{netip.MustParseAddr("192.0.2.8")}})
+	waitFor(t, "a new published serial", func() bool { return serialNewer(f.journal.current().Serial, first) })
+	second := f.journal.current().Serial
+	if z := <-notes.n; z != f.Zone {
+		t.Errorf("notified %q, want %q", z, f.Zone)
+	}
+
+	ixfr := transferOf(t, f, first)
+	// SOA(new) SOA(first) -A(.1)... SOA(new) +A(.8)... SOA(new)
+	var soas []uint32
+	var del, add []string
+	inAdd := false
+	for i, rr := range ixfr {
+		if soa, ok := rr.(*dns.SOA); ok {
+			soas = append(soas, soa.Serial)
+			inAdd = len(soas) == 3
+			continue
+		}
+		if i == 0 {
+			t.Fatal("IXFR does not start with the SOA")
+		}
+		if inAdd {
+			add = append(add, rr.String())
+		} else {
+			del = append(del, rr.String())
+		}
+	}
+	if len(soas) != 4 || soas[0] != second || soas[1] != first || soas[2] != second || soas[3] != second {
+		t.Fatalf("IXFR SOA serials %v, want [%d %d %d %d]:\n%v", soas, second, first, second, second, ixfr)
+	}
+	global := "nginx.mynamespace.myfederation.svc.example.com.\t30\tIN\tA\t"
+	if !contains(del, global+"192.0.2.1") || !contains(add, global+"192.0.2.8") || len(del) != len(add) {
+		t.Errorf("IXFR deletes %v and adds %v", del, add)
+	}
+
+	// A serial the journal never held: the whole zone.
+	axfr := transferOf(t, f, first-100)
+	soaCount := 0
+	for _, rr := range axfr {
+		if _, ok := rr.(*dns.SOA); ok {
+			soaCount++
+		}
+	}
+	if soaCount != 2 || !contains(rrStrings(axfr), global+"192.0.2.8") || !contains(rrStrings(axfr), "example.com.\t30\tIN\tNS\tns1.example.com.") {
+		t.Errorf("IXFR from an unknown serial is not the whole zone: %v", axfr)
+	}
+	// The current serial: the SOA alone.
+	if up := transferOf(t, f, second); len(up) != 1 {
+		t.Errorf("IXFR from the current serial sent %d records, want the SOA alone", len(up))
+	}
+}
+
+func contains(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func rrStrings(rrs []dns.RR) []string {
+	var out []string
+	for _, rr := range rrs {
+		out = append(out, rr.String())
+	}
+	return out
+}
