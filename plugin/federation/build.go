@@ -91,7 +91,9 @@ func (b *builder) build(prev *Snapshot, dirty map[string]struct{}, all, bump boo
 	if prev != nil {
 		prevSerial = prev.Serial
 	}
-	s.Serial, s.bumpPending = nextSerial(prevSerial, changed || bump, start)
+	// A change still waiting for its serial stays a change until it has one.
+	pending := prev != nil && prev.bumpPending
+	s.Serial, s.bumpPending = nextSerial(prevSerial, changed || bump || pending, start)
 	s.soa = []dns.RR{b.soaRecord(s.Serial)}
 
 	s.spaces = make(map[string]int)

@@ -102,3 +102,24 @@ func rrStrings(rrs []dns.RR) []string {
 	}
 	return out
 }
+
+// Two changes within one second: the second is published, with a newer
+// serial, at the start of the next second.
+func TestPublishAfterPendingBump(t *testing.T) {
+	f, srcs := memoryFederation(t, nil, map[string]string{"a": "192.0.2.1"})
+	set := func(addr string) {
+		srcs["a"].SetService(ServiceState{Namespace: "mynamespace", Name: "nginx", LoadBalancer: true, Ready: true,
+			Ingress: []netip.Addr{netip.MustParseAddr(addr)}})
+	}
+	global := "nginx.mynamespace.myfederation.svc.example.com.\t30\tIN\tA\t"
+	for _, addr := range []string{"192.0.2.2", "192.0.2.3", "192.0.2.4"} {
+		set(addr)
+		// A rebuild that changes nothing more, as a health check's notice
+		// causes, must not lose the change still waiting for its serial.
+		f.changed("mynamespace/nginx")
+		f.changed("")
+		waitFor(t, "change "+addr+" published", func() bool {
+			return contains(rrStrings(transferOf(t, f, 0)), global+addr)
+		})
+	}
+}
