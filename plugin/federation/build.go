@@ -21,9 +21,12 @@ type builder struct {
 	members []*memberRun
 	usable  func(sh *Shard, st MemberStatus) []netip.Addr
 	policy  policy
+	geo     *geo // nil: no geo answers
 	server  string
 
 	namespaces []string // empty: all
+
+	geoBuild *geoBuild // this build's geo step; nil: none
 }
 
 // build makes the next snapshot from prev (nil for the first). dirty lists the
@@ -44,6 +47,7 @@ func (b *builder) build(prev *Snapshot, dirty map[string]struct{}, all bool) *Sn
 	for _, m := range b.members {
 		topo[m.m.Name] = m.topo.current()
 	}
+	b.geoBuild = b.geo.forBuild(topo, b.server)
 	s.levels = levelsOf(b.members, topo)
 	full := prev == nil || all || !sameLevels(prev.levels, s.levels)
 	if !full {
@@ -225,6 +229,9 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 		switch {
 		case len(shards) > 0:
 			n = b.levelNode(owner, shards)
+			if lvl.global && b.geoBuild != nil {
+				n.answer = b.geoBuild.picker(owner, shards, n.answer, b.records)
+			}
 		case lvl.global:
 			n = emptyNode
 		default:

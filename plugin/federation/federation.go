@@ -53,6 +53,7 @@ type Federation struct {
 	snapshot atomic.Pointer[Snapshot]
 	health   HealthChecker
 	policy   policy
+	geo      *geo // nil: the global name answers every region
 	runs     []*memberRun
 
 	mu       sync.Mutex
@@ -110,6 +111,9 @@ func (f *Federation) Start() {
 			})
 		})
 	}
+	if f.geo != nil {
+		f.wg.Go(func() { f.geo.watch(ctx, func() { f.changed("") }) })
+	}
 	f.wg.Go(func() { f.buildLoop(ctx) })
 }
 
@@ -121,6 +125,9 @@ func (f *Federation) Stop() {
 	}
 	f.cancel()
 	f.wg.Wait()
+	if f.geo != nil {
+		f.geo.close()
+	}
 	if f.health != nil {
 		f.health.Stop()
 	}
@@ -169,7 +176,7 @@ func (f *Federation) rebuild() {
 
 	b := &builder{
 		zone: f.Zone, fed: f.Fed, ttl: f.TTL, soa: f.soa, ns: f.ns,
-		members: f.runs, usable: f.usable, policy: f.policy, server: f.server, namespaces: f.Namespaces,
+		members: f.runs, usable: f.usable, policy: f.policy, geo: f.geo, server: f.server, namespaces: f.Namespaces,
 	}
 	f.snapshot.Store(b.build(f.snapshot.Load(), dirty, all))
 	for _, w := range watchers {
