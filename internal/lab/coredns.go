@@ -51,6 +51,9 @@ type Variant struct {
 	// Kubeconfigs replaces members' reader kubeconfigs, by member name;
 	// a value is "PATH" or "PATH CONTEXT", as the kubeconfig option takes.
 	Kubeconfigs map[string]string
+	// FederationOptions are lines added to its federation block, after the
+	// lab's own.
+	FederationOptions []string
 }
 
 // corefile renders the server block for the lab's federation: the zone bound
@@ -79,6 +82,12 @@ func (l *Lab) corefile(p Ports, v Variant) string {
 		fmt.Fprintf(&b, "        }\n")
 	}
 	for _, line := range l.cfg.FederationOptions {
+		fmt.Fprintf(&b, "        %s\n", line)
+	}
+	if l.cfg.Geo {
+		fmt.Fprintf(&b, "        geo %s\n", l.GeoDatabase())
+	}
+	for _, line := range v.FederationOptions {
 		fmt.Fprintf(&b, "        %s\n", line)
 	}
 	fmt.Fprintf(&b, "    }\n")
