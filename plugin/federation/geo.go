@@ -86,10 +86,12 @@ type geo struct {
 	retired []*geoDB // replaced databases, closed by the build loop once no table is read from them
 
 	// Only the build loop uses these.
-	table    *geoTable
-	tableDB  *geoDB
-	tableKey string
-	warned   map[string]bool
+	table     *geoTable
+	tableDB   *geoDB
+	tableKey  string
+	failedDB  *geoDB // a database whose table failed for failedKey: not retried
+	failedKey string
+	warned    map[string]bool
 }
 
 // newGeo opens the database; an error names the path.
@@ -183,24 +185,10 @@ func (g *geo) forBuild(topo map[string][]Place, server string) *geoBuild {
 			g.warnOnce("region "+r, "Region %s has no coordinates (add \"coordinates %s LAT LON\" to the geo section); it is answered by distance only when no placed region can be", r, r)
 		}
 	}
-	db := g.db.Load()
 	key := strings.Join(regions, " ")
-	if db != g.tableDB || key != g.tableKey {
-		t, err := buildGeoTable(db, g.cfg, regions)
-		if err != nil {
-			log.Errorf("Geo table not built, the global name answers every region: %v", err)
-			return nil
-		}
-		if g.tableDB != nil && g.tableDB != db {
-			g.mu.Lock()
-			if slices.Contains(g.retired, g.tableDB) {
-				g.tableDB.reader.Close()
-				g.retired = slices.DeleteFunc(g.retired, func(d *geoDB) bool { return d == g.tableDB })
-			}
-			g.mu.Unlock()
-		}
-		g.table, g.tableDB, g.tableKey = t, db, key
-		log.Infof("Geo table built: %d regions, %d client classes, %d IPv4 and %d IPv6 networks", len(regions), len(t.classes), len(t.v4), len(t.v6))
+	g.refresh(regions, key)
+	if g.table == nil || key != g.tableKey {
+		return nil
 	}
 	b := &geoBuild{table: g.table, cfg: g.cfg, members: map[string]uint64{}, choices: map[uint64][]geoChoice{}}
 	for member, places := range topo {
@@ -217,6 +205,37 @@ func (g *geo) forBuild(topo map[string][]Place, server string) *geoBuild {
 	b.counters[len(regions)] = geoAnswers.WithLabelValues(server, geoUnknown)
 	b.counters[len(regions)+1] = geoAnswers.WithLabelValues(server, geoFallback)
 	return b
+}
+
+// refresh builds the table for the current database and the regions (named
+// by key) unless it is built already, or failed for both before. A table that
+// fails keeps the previous one for the same regions.
+func (g *geo) refresh(regions []string, key string) {
+	db := g.db.Load()
+	if (db == g.tableDB && key == g.tableKey) || (db == g.failedDB && key == g.failedKey) {
+		return
+	}
+	t, err := buildGeoTable(db, g.cfg, regions)
+	if err != nil {
+		g.failedDB, g.failedKey = db, key
+		if g.table != nil && key == g.tableKey {
+			log.Errorf("Geo table not rebuilt, keeping the one of the database loaded at %s: %v", g.tableDB.mtime.Format(time.RFC3339), err)
+			return
+		}
+		log.Errorf("Geo table not built, the global name answers every region: %v", err)
+		g.table, g.tableKey = nil, ""
+		return
+	}
+	if old := g.tableDB; old != nil && old != db {
+		g.mu.Lock()
+		if slices.Contains(g.retired, old) { // replaced on disk, and now read by no table
+			old.reader.Close()
+			g.retired = slices.DeleteFunc(g.retired, func(d *geoDB) bool { return d == old })
+		}
+		g.mu.Unlock()
+	}
+	g.table, g.tableDB, g.tableKey = t, db, key
+	log.Infof("Geo table built: %d regions, %d client classes, %d IPv4 and %d IPv6 networks", len(regions), len(t.classes), len(t.v4), len(t.v6))
 }
 
 func (g *geo) warnOnce(key, format string, args ...any) {
@@ -416,10 +435,15 @@ func (loc *location) fromECS(e *dns.EDNS0_SUBNET) error {
 // opt returns the reply's OPT record carrying the query's ECS option with the
 // scope of the answer (RFC 7871 §7.2.1).
 func (loc *location) opt() *dns.OPT {
-	e := *loc.ecs
-	e.SourceScope = loc.scope
-	o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
-	o.SetUDPSize(dns.MinMsgSize)
-	o.Option = []dns.EDNS0{&e}
-	return o
+	// One allocation for the record, its option and the option list.
+	r := &struct {
+		opt  dns.OPT
+		ecs  dns.EDNS0_SUBNET
+		list [1]dns.EDNS0
+	}{opt: dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}, ecs: *loc.ecs}
+	r.ecs.SourceScope = loc.scope
+	r.opt.SetUDPSize(dns.MinMsgSize)
+	r.list[0] = &r.ecs
+	r.opt.Option = r.list[:]
+	return &r.opt
 }

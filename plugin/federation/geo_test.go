@@ -414,3 +414,60 @@ func BenchmarkGlobalAnswer(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGeoTableBuild measures building the table from a database of
+// 65536 /24 networks over 4096 places, for the seed's four regions.
+func BenchmarkGeoTableBuild(b *testing.B) {
+	var nets []fixture.GeoNetwork
+	for i := range 1 << 16 {
+		place := i * 7919 % 4096
+		nets = append(nets, fixture.GeoNetwork{
+			Prefix:    netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(20 + i>>16), byte(i >> 8), byte(i), 0}), 24).String(),
+			Continent: "EU", Country: "DE",
+			Lat: float64(place%180) - 89.5, Lon: float64(place/180)*15 - 179,
+		})
+	}
+	db, err := openGeoDB(writeGeoDB(b, nets...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.reader.Close()
+	cfg := newGeoConfig()
+	regions := []string{"asia-east1", "europe-west1", "us-central1", "us-east1"}
+	b.ReportAllocs()
+	var t *geoTable
+	for b.Loop() {
+		if t, err = buildGeoTable(db, cfg, regions); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(t.v4)), "v4-networks")
+	b.ReportMetric(float64(len(t.classes)), "classes")
+}
+
+// BenchmarkGeoPick measures what geo adds to a query: reading the ECS
+// option, the table lookup and the choice of the prepared records.
+func BenchmarkGeoPick(b *testing.B) {
+	f, _ := newTestFederation(b, seed(), withGeo(b, writeGeoDB(b), nil))
+	n := f.snapshot.Load().lookup("nginx.mynamespace.myfederation.svc.")
+	g, ok := n.answer.(*geoPicker)
+	if !ok {
+		b.Fatalf("global answer is a %T", n.answer)
+	}
+	m := new(dns.Msg)
+	m.SetQuestion(nginx(""), dns.TypeA)
+	o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+	o.Option = []dns.EDNS0{&dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: 24, Address: net.ParseIP("81.2.69.0")}}
+	m.Extra = []dns.RR{o}
+	w := &test.ResponseWriter{}
+	b.ReportAllocs()
+	for b.Loop() {
+		var loc location
+		if err := locate(w, m, &loc); err != nil {
+			b.Fatal(err)
+		}
+		if s := g.pickAt(nil, &loc); len(s.rrs) != 1 {
+			b.Fatal(s.rrs)
+		}
+	}
+}
