@@ -296,45 +296,63 @@ func (b *geoBuild) choose(usable uint64) []geoChoice {
 
 // picker returns the global answer of a service: by client location among the
 // usable shards, with fallback (the level's ordinary answer) for clients that
-// cannot be placed.
+// cannot be placed. Each address family is chosen on its own, so that an AAAA
+// query goes to the nearest region with IPv6 addresses, not to NODATA because
+// the nearest region has only IPv4 ones.
 func (b *geoBuild) picker(owner string, shards []usableShard, fallback picker, rr recordMaker) picker {
-	var usable uint64
+	var usable4, usable6 uint64
 	for _, s := range shards {
-		usable |= b.members[s.shard.Member]
-	}
-	if usable == 0 {
-		return fallback // no usable shard is in a region geo knows
-	}
-	p := &geoPicker{table: b.table, fallback: fallback, choice: b.choose(usable), sets: map[uint64]*rrset{}, counters: b.counters}
-	for _, c := range p.choice {
-		if _, ok := p.sets[c.mask]; ok || c.mask == 0 {
-			continue
-		}
-		var in []usableShard
-		for _, s := range shards {
-			if b.members[s.shard.Member]&c.mask != 0 {
-				in = append(in, s)
+		m := b.members[s.shard.Member]
+		for _, a := range s.addrs {
+			if a.Is4() {
+				usable4 |= m
+			} else {
+				usable6 |= m
 			}
 		}
-		p.sets[c.mask] = rr(owner, addrsOf(in))
+	}
+	if usable4|usable6 == 0 {
+		return fallback // no usable shard is in a region geo knows
+	}
+	p := &geoPicker{table: b.table, fallback: fallback, sets: map[uint64]*rrset{}, counters: b.counters}
+	if usable4 != 0 {
+		p.choice4 = b.choose(usable4)
+	}
+	if usable6 != 0 {
+		p.choice6 = b.choose(usable6)
+	}
+	for _, choice := range [][]geoChoice{p.choice4, p.choice6} {
+		for _, c := range choice {
+			if _, ok := p.sets[c.mask]; ok || c.mask == 0 {
+				continue
+			}
+			var in []usableShard
+			for _, s := range shards {
+				if b.members[s.shard.Member]&c.mask != 0 {
+					in = append(in, s)
+				}
+			}
+			p.sets[c.mask] = rr(owner, addrsOf(in))
+		}
 	}
 	return p
 }
 
 // geoPicker answers the global name of one service by client location.
 type geoPicker struct {
-	table    *geoTable
-	fallback picker
-	choice   []geoChoice // by class
-	sets     map[uint64]*rrset
-	counters []prometheus.Counter
+	table            *geoTable
+	fallback         picker
+	choice4, choice6 []geoChoice // by class, for A and AAAA queries; nil: no region has that family
+	sets             map[uint64]*rrset
+	counters         []prometheus.Counter
 }
 
 // pick implements picker for a query whose location is not known.
 func (p *geoPicker) pick(state *request.Request) *rrset { return p.fallback.pick(state) }
 
-// pickAt chooses by the client's location and sets its ECS scope.
-func (p *geoPicker) pickAt(state *request.Request, loc *location) *rrset {
+// pickAt chooses by the client's location for an A (or, with v6, AAAA) query
+// and sets the client's ECS scope.
+func (p *geoPicker) pickAt(state *request.Request, loc *location, v6 bool) *rrset {
 	if loc.source == 0 {
 		// RFC 7871 §7.1.2: no address given; the answer for everybody, scope 0.
 		return p.fallback.pick(state)
@@ -345,11 +363,15 @@ func (p *geoPicker) pickAt(state *request.Request, loc *location) *rrset {
 		p.counters[len(p.counters)-2].Inc()
 		return p.fallback.pick(state)
 	}
-	c := p.choice[class]
-	if c.mask == 0 {
+	choice := p.choice4
+	if v6 {
+		choice = p.choice6
+	}
+	if choice == nil || choice[class].mask == 0 {
 		p.counters[len(p.counters)-1].Inc()
 		return p.fallback.pick(state)
 	}
+	c := choice[class]
 	p.counters[c.nearest].Inc()
 	return p.sets[c.mask]
 }

@@ -466,8 +466,60 @@ func BenchmarkGeoPick(b *testing.B) {
 		if err := locate(w, m, &loc); err != nil {
 			b.Fatal(err)
 		}
-		if s := g.pickAt(nil, &loc); len(s.rrs) != 1 {
+		if s := g.pickAt(nil, &loc, false); len(s.rrs) != 1 {
 			b.Fatal(s.rrs)
 		}
+	}
+}
+
+// TestGeoAddressFamilies: each family is chosen on its own: an AAAA query
+// gets the nearest region with IPv6 addresses, not NODATA because the nearest
+// region has none.
+func TestGeoAddressFamilies(t *testing.T) {
+	cs := seed()
+	cs[2].objs[0] = fixture.Service("mynamespace", "nginx", "myfederation", "192.0.2.3", "2001:db8::3") // us-east1
+	f, _ := newTestFederation(t, cs, withGeo(t, writeGeoDB(t), nil))
+	london := func(qtype uint16) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetQuestion(nginx(""), qtype)
+		o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+		o.Option = []dns.EDNS0{&dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: 24, Address: net.ParseIP("81.2.69.0").To4()}}
+		m.Extra = []dns.RR{o}
+		rec := dnstest.NewRecorder(&test.ResponseWriter{})
+		if _, err := f.ServeDNS(context.Background(), rec, m); err != nil {
+			t.Fatal(err)
+		}
+		return rec.Msg
+	}
+	for _, tc := range []test.Case{
+		{Qname: nginx(""), Qtype: dns.TypeA, Answer: []dns.RR{test.A(nginx("") + " 30 IN A 192.0.2.2")}},
+		{Qname: nginx(""), Qtype: dns.TypeAAAA, Answer: []dns.RR{test.AAAA(nginx("") + " 30 IN AAAA 2001:db8::3")}},
+	} {
+		resp := london(tc.Qtype)
+		resp.Extra = nil // the ECS option is checked elsewhere
+		if err := test.SortAndCheck(resp, tc); err != nil {
+			t.Errorf("London %s: %v\n%s", dns.TypeToString[tc.Qtype], err, resp)
+		}
+	}
+}
+
+// TestGeoECSFamilyZero: dig +subnet=0 sends FAMILY 0 with SOURCE
+// PREFIX-LENGTH 0; the answer is everybody's, with scope 0.
+func TestGeoECSFamilyZero(t *testing.T) {
+	f, _ := newTestFederation(t, seed(), withGeo(t, writeGeoDB(t), nil))
+	m := new(dns.Msg)
+	m.SetQuestion(nginx(""), dns.TypeA)
+	o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+	o.Option = []dns.EDNS0{&dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 0, SourceNetmask: 0, Address: net.IPv4zero}}
+	m.Extra = []dns.RR{o}
+	rec := dnstest.NewRecorder(&test.ResponseWriter{})
+	if _, err := f.ServeDNS(context.Background(), rec, m); err != nil {
+		t.Fatal(err)
+	}
+	if got := answerAddrs(rec.Msg); !equalStrings(got, allSeed) {
+		t.Errorf("answered %v, want %v", got, allSeed)
+	}
+	if e := replyECS(rec.Msg); e == nil || e.SourceScope != 0 || e.Family != 0 {
+		t.Errorf("reply ECS %v, want family 0 with scope 0", e)
 	}
 }

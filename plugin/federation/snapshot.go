@@ -78,7 +78,7 @@ func (n *node) records(state *request.Request, loc *location, qtype uint16) []dn
 	}
 	var set *rrset
 	if g, ok := n.answer.(*geoPicker); ok && loc != nil {
-		set = g.pickAt(state, loc)
+		set = g.pickAt(state, loc, qtype == dns.TypeAAAA)
 	} else {
 		set = n.answer.pick(state)
 	}
