@@ -3,11 +3,15 @@ package integration
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/coredns-fed/coredns-fed/internal/lab"
 )
@@ -31,6 +35,49 @@ func digGeo(t testing.TB, d *lab.CoreDNS, subnet string) (addrs []string, ecs st
 		ecs = m[1]
 	}
 	return addrs, ecs
+}
+
+// ecsQuery packs an A query for the global name whose only EDNS option is
+// ECS for subnet, a /24: the option's last 8 bytes are FAMILY (2), SOURCE,
+// SCOPE and 3 address bytes.
+func ecsQuery(t testing.TB, subnet string) []byte {
+	t.Helper()
+	p := netip.MustParsePrefix(subnet)
+	m := new(dns.Msg)
+	m.SetQuestion(globalName(), dns.TypeA)
+	m.SetEdns0(1232, false)
+	o := m.IsEdns0()
+	o.Option = []dns.EDNS0{&dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: uint8(p.Bits()), Address: p.Addr().AsSlice()}}
+	b, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// rawExchangeAt sends b over UDP to addr and returns the reply, or nil when
+// none came within a second.
+func rawExchangeAt(t testing.TB, addr string, b []byte) *dns.Msg {
+	t.Helper()
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	buf := make([]byte, 4096)
+	n, err := c.Read(buf)
+	if err != nil {
+		return nil
+	}
+	r := new(dns.Msg)
+	if err := r.Unpack(buf[:n]); err != nil {
+		t.Fatalf("reply does not unpack: %v", err)
+	}
+	return r
 }
 
 // TestGeoAnswers runs a coredns-fed with geo on, over the lab's generated
@@ -90,6 +137,20 @@ func TestGeoAnswers(t *testing.T) {
 	}
 	if err := check("0.0.0.0/0", all, "0"); err != nil {
 		t.Errorf("SOURCE PREFIX-LENGTH 0: %v", err)
+	}
+
+	// Malformed ECS options get FORMERR: an unknown family (refused by the DNS
+	// library before the plugin), and a scope set in the query (by the plugin).
+	for _, tc := range []struct {
+		what  string
+		patch func(b []byte) []byte
+	}{
+		{"family 3", func(b []byte) []byte { b[len(b)-8] = 3; return b }},
+		{"scope 8 in the query", func(b []byte) []byte { b[len(b)-5] = 8; return b }},
+	} {
+		if r := rawExchangeAt(t, d.Addr, tc.patch(ecsQuery(t, "81.2.69.0/24"))); r == nil || r.Rcode != dns.RcodeFormatError {
+			t.Errorf("ECS with %s: reply %v, want FORMERR", tc.what, r)
+		}
 	}
 
 	// europe-west1 loses its shards: London moves to the next nearest region,
