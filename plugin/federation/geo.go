@@ -454,18 +454,24 @@ func (loc *location) fromECS(e *dns.EDNS0_SUBNET) error {
 	return nil
 }
 
-// opt returns the reply's OPT record carrying the query's ECS option with the
-// scope of the answer (RFC 7871 §7.2.1).
-func (loc *location) opt() *dns.OPT {
-	// One allocation for the record, its option and the option list.
+// appendOPT appends to extra the reply's OPT record carrying the query's ECS
+// option with the scope of the answer (RFC 7871 §7.2.1).
+func (loc *location) appendOPT(extra []dns.RR) []dns.RR {
+	// One allocation for the record, its option, the option list and, when
+	// there is no other additional record, the section.
 	r := &struct {
-		opt  dns.OPT
-		ecs  dns.EDNS0_SUBNET
-		list [1]dns.EDNS0
+		opt   dns.OPT
+		ecs   dns.EDNS0_SUBNET
+		list  [1]dns.EDNS0
+		extra [1]dns.RR
 	}{opt: dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}, ecs: *loc.ecs}
 	r.ecs.SourceScope = loc.scope
 	r.opt.SetUDPSize(dns.MinMsgSize)
 	r.list[0] = &r.ecs
 	r.opt.Option = r.list[:]
-	return &r.opt
+	if len(extra) == 0 {
+		r.extra[0] = &r.opt
+		return r.extra[:]
+	}
+	return append(extra, &r.opt)
 }

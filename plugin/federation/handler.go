@@ -82,7 +82,7 @@ func (f *Federation) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 	m.Ns = m.Ns[:len(m.Ns):len(m.Ns)]
 	m.Extra = m.Extra[:len(m.Extra):len(m.Extra)]
 	if loc != nil && loc.ecs != nil {
-		m.Extra = append(m.Extra, loc.opt()) // ECS echoed with the answer's scope
+		m.Extra = loc.appendOPT(m.Extra) // ECS echoed with the answer's scope
 	}
 
 	answers.WithLabelValues(server, string(kind)).Inc()
