@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/coredns-fed/coredns-fed/internal/lab"
+
+	"github.com/miekg/dns"
 )
 
 // printBanner tells the user what runs where and what to try.
@@ -44,9 +47,16 @@ func printBanner(w io.Writer, info labInfo, foreground bool) {
 	fmt.Fprintf(w, "  %s %s +noall +answer\n", dig, zone)
 	fmt.Fprintf(w, "  curl http://$(%s +short %s | tail -n1)/\n", dig, region)
 
+	fmt.Fprintf(w, "\nThe global name answers each client its nearest region (+subnet= sends the client's subnet, as a\npublic resolver does; the lab's geo database places it):\n")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, c := range lab.SeedGeoClients {
+		fmt.Fprintf(tw, "  %s %s +subnet=%s +noall +answer\t# %s: %s\n", dig, global, c.Subnet, c.Place, geoAnswer(info, global, c))
+	}
+	tw.Flush()
+
 	fmt.Fprintf(w, "\nBreak %s and watch the answers change:\n", example.Region)
 	tw = tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
-	fmt.Fprintf(tw, "  %s endpoints unready %s\t# its region and zone names turn into CNAMEs\n", self, example.Name)
+	fmt.Fprintf(tw, "  %s endpoints unready %s\t# its region and zone names turn into CNAMEs; London moves to us-east1\n", self, example.Name)
 	fmt.Fprintf(tw, "  watch -n1 %s %s +noall +answer\n", dig, zone)
 	fmt.Fprintf(tw, "  %s endpoints ready %s\t# and back\n", self, example.Name)
 	tw.Flush()
@@ -100,4 +110,40 @@ func relPath(p string) string {
 		return "./" + r
 	}
 	return r
+}
+
+// geoAnswer asks the lab's server for global from the client's subnet and
+// says which cluster answered, as the printed dig command would show.
+func geoAnswer(info labInfo, global string, c lab.GeoClient) string {
+	p, err := netip.ParsePrefix(c.Subnet)
+	if err != nil {
+		return err.Error()
+	}
+	m := new(dns.Msg)
+	m.SetQuestion(global+".", dns.TypeA)
+	m.SetEdns0(1232, false)
+	o := m.IsEdns0()
+	o.Option = append(o.Option, &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: uint8(p.Bits()), Address: p.Addr().AsSlice()})
+	r, err := dns.Exchange(m, info.DNS)
+	if err != nil {
+		return "no answer: " + err.Error()
+	}
+	var got []string
+	for _, rr := range r.Answer {
+		a, ok := rr.(*dns.A)
+		if !ok {
+			continue
+		}
+		name := a.A.String()
+		for _, cl := range info.Clusters {
+			if cl.Addr == name {
+				name += " (" + cl.Region + ")"
+			}
+		}
+		got = append(got, name)
+	}
+	if len(got) == 0 {
+		return "no address"
+	}
+	return strings.Join(got, ", ")
 }

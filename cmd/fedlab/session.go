@@ -57,6 +57,7 @@ func (s *session) start(ctx context.Context) error {
 	cfg := lab.SeedConfig(root)
 	cfg.Dir = filepath.Join(s.dir, labSubdir)
 	cfg.Logf = s.log.Printf
+	cfg.Geo = true // the global name answers each client its nearest region
 	if s.lab, err = lab.Start(ctx, cfg); err != nil {
 		return err
 	}

@@ -91,6 +91,9 @@ func (l *Lab) corefile(p Ports, v Variant) string {
 	for _, line := range options {
 		fmt.Fprintf(&b, "        %s\n", line)
 	}
+	if l.cfg.Geo {
+		fmt.Fprintf(&b, "        geo %s\n", l.GeoDatabase())
+	}
 	fmt.Fprintf(&b, "    }\n")
 	for _, line := range append(slices.Clone(l.cfg.ServerOptions), v.ServerOptions...) {
 		fmt.Fprintf(&b, "    %s\n", line)

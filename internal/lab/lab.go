@@ -52,6 +52,9 @@ type Config struct {
 	FederationOptions []string
 	ServerOptions     []string
 	ExtraServerBlocks string
+	// Geo writes the lab's geo database at start and turns geo answers on
+	// in its coredns-fed's federation block.
+	Geo bool
 
 	// Logf reports progress; default log.Printf.
 	Logf func(format string, args ...any)
@@ -180,6 +183,11 @@ func (l *Lab) start(ctx context.Context) error {
 		return err
 	}
 	l.token = randomToken()
+	if l.cfg.Geo {
+		if err := l.WriteGeoDatabase(); err != nil {
+			return err
+		}
+	}
 
 	for i, spec := range l.cfg.Clusters {
 		c := &Cluster{

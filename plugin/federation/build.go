@@ -21,12 +21,14 @@ type builder struct {
 	members []*memberRun
 	usable  func(sh *Shard, st MemberStatus) []netip.Addr
 	policy  policy
+	geo     *geo // nil: no geo answers
 	server  string
 
 	namespaces []string // empty: all
 
-	ingress []IngressRule // which ingress addresses may be answered (ingress.go)
-	refused *ingressLog   // nil: refusals are not logged
+	ingress  []IngressRule // which ingress addresses may be answered (ingress.go)
+	refused  *ingressLog   // nil: refusals are not logged
+	geoBuild *geoBuild     // this build's geo step; nil: none
 }
 
 // build makes the next snapshot from prev (nil for the first). dirty lists the
@@ -42,6 +44,7 @@ func (b *builder) build(prev *Snapshot, dirty map[string]struct{}, all, bump boo
 	for _, m := range b.members {
 		topo[m.m.Name] = m.topo.current()
 	}
+	b.geoBuild = b.geo.forBuild(topo, b.server)
 	s.levels = levelsOf(b.members, topo)
 	full := prev == nil || all || !sameLevels(prev.levels, s.levels)
 	changed := prev == nil || full && !sameNames(prev.levels, s.levels)
@@ -288,6 +291,9 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 		switch {
 		case len(shards) > 0:
 			n = b.levelNode(owner, shards)
+			if lvl.global && b.geoBuild != nil {
+				n.answer = b.geoBuild.picker(owner, shards, n.answer, b.records)
+			}
 		case lvl.global:
 			n = emptyNode
 		default:

@@ -57,6 +57,7 @@ type Federation struct {
 	seeded   bool // snapshot came from another configuration: rebuild it whole
 	health   HealthChecker
 	policy   policy
+	geo      *geo // nil: the global name answers every region
 	runs     []*memberRun
 	refused  ingressLog // used by the build loop only
 
@@ -122,6 +123,9 @@ func (f *Federation) Start() {
 			})
 		})
 	}
+	if f.geo != nil {
+		f.wg.Go(func() { f.geo.watch(ctx, func() { f.changed("") }) })
+	}
 	f.wg.Go(func() { f.buildLoop(ctx) })
 }
 
@@ -133,6 +137,9 @@ func (f *Federation) Stop() {
 	}
 	f.cancel()
 	f.wg.Wait()
+	if f.geo != nil {
+		f.geo.close()
+	}
 	if f.health != nil {
 		f.health.Stop()
 	}
@@ -194,7 +201,7 @@ func (f *Federation) rebuild(bump bool) *Snapshot {
 
 	b := &builder{
 		zone: f.Zone, fed: f.Fed, ttl: f.TTL, soa: f.soa, ns: f.ns,
-		members: f.runs, usable: f.usable, policy: f.policy, server: f.server, namespaces: f.Namespaces,
+		members: f.runs, usable: f.usable, policy: f.policy, geo: f.geo, server: f.server, namespaces: f.Namespaces,
 		ingress: f.Ingress, refused: &f.refused,
 	}
 	s := b.build(f.snapshot.Load(), dirty, all, bump)

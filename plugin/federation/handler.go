@@ -36,6 +36,14 @@ func (f *Federation) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 		return dns.RcodeServerFailure, nil
 	}
 
+	var loc *location
+	if f.geo != nil {
+		loc = new(location)
+		if err := locate(w, r, loc); err != nil {
+			return dns.RcodeFormatError, nil
+		}
+	}
+
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Authoritative = true
@@ -65,7 +73,7 @@ func (f *Federation) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 		// it in place, as loadbalance does); the records themselves are shared
 		// and never modified.
 		var nodata bool
-		m.Answer, nodata, kind = n.reply(&state, state.QType())
+		m.Answer, nodata, kind = n.reply(&state, loc, state.QType())
 		if nodata {
 			m.Ns = snap.soa
 		}
@@ -73,6 +81,9 @@ func (f *Federation) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 	// Shared slices are handed out with len == cap so that a later append copies.
 	m.Ns = m.Ns[:len(m.Ns):len(m.Ns)]
 	m.Extra = m.Extra[:len(m.Extra):len(m.Extra)]
+	if loc != nil && loc.ecs != nil {
+		m.Extra = loc.appendOPT(m.Extra) // ECS echoed with the answer's scope
+	}
 
 	answers.WithLabelValues(server, string(kind)).Inc()
 	w.WriteMsg(m)

@@ -180,6 +180,15 @@ func parse(c *caddy.Controller) (*Federation, error) {
 				}
 				f.ns = append(f.ns, ns)
 				nsSeen = true
+			case "geo":
+				if f.geo != nil {
+					return nil, c.Err("geo given twice")
+				}
+				g, err := parseGeo(c)
+				if err != nil {
+					return nil, err
+				}
+				f.geo = g
 			case "startup_timeout", "stale_after":
 				d, err := parseDuration(c, opt, c.RemainingArgs())
 				if err != nil {

@@ -72,23 +72,27 @@ const (
 )
 
 // records returns the terminal records of n for the query (following no alias).
-func (n *node) records(state *request.Request, qtype uint16) []dns.RR {
-	if n.answer == nil {
+// loc is the client's location when geo answers are on, else nil.
+func (n *node) records(state *request.Request, loc *location, qtype uint16) []dns.RR {
+	if n.answer == nil || (qtype != dns.TypeA && qtype != dns.TypeANY && qtype != dns.TypeAAAA) {
 		return nil
 	}
-	switch qtype {
-	case dns.TypeA, dns.TypeANY:
-		return n.answer.pick(state).a()
-	case dns.TypeAAAA:
-		return n.answer.pick(state).aaaa()
+	var set *rrset
+	if g, ok := n.answer.(*geoPicker); ok && loc != nil {
+		set = g.pickAt(state, loc, qtype == dns.TypeAAAA)
+	} else {
+		set = n.answer.pick(state)
 	}
-	return nil
+	if qtype == dns.TypeAAAA {
+		return set.aaaa()
+	}
+	return set.a()
 }
 
 // answer assembles the answer section for qtype into a new slice: the CNAME
 // chain (RFC 1034 §4.3.2: in-zone aliases are chased by the server) and the
 // records at its end. nodata reports an empty end, for the SOA in the authority.
-func (n *node) reply(state *request.Request, qtype uint16) (rrs []dns.RR, nodata bool, kind answerKind) {
+func (n *node) reply(state *request.Request, loc *location, qtype uint16) (rrs []dns.RR, nodata bool, kind answerKind) {
 	if qtype == dns.TypeCNAME {
 		if n.cname == nil {
 			return nil, true, kindNODATA
@@ -99,7 +103,7 @@ func (n *node) reply(state *request.Request, qtype uint16) (rrs []dns.RR, nodata
 	for ; end.cname != nil; end = end.parent {
 		size++
 	}
-	last := end.records(state, qtype)
+	last := end.records(state, loc, qtype)
 	size += len(last)
 	if size > 0 {
 		rrs = make([]dns.RR, 0, size)
