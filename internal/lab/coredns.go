@@ -84,6 +84,9 @@ func (l *Lab) corefile(p Ports, v Variant) string {
 	for _, line := range l.cfg.FederationOptions {
 		fmt.Fprintf(&b, "        %s\n", line)
 	}
+	if !slices.ContainsFunc(l.cfg.FederationOptions, isNSLine) {
+		fmt.Fprintf(&b, "        ns %s %s\n", l.NSName(), Loopback)
+	}
 	fmt.Fprintf(&b, "    }\n")
 	for _, line := range append(slices.Clone(l.cfg.ServerOptions), v.ServerOptions...) {
 		fmt.Fprintf(&b, "    %s\n", line)
@@ -98,6 +101,14 @@ func (l *Lab) corefile(p Ports, v Variant) string {
 	}
 	return b.String()
 }
+
+// NSName is the name server the lab's Corefile gives the zone when its
+// FederationOptions have no ns line: ns1 in the zone, with the address
+// coredns-fed binds (127.0.0.1) as its glue, so that the zone passes a
+// secondary's and a checker's load.
+func (l *Lab) NSName() string { return "ns1." + strings.TrimSuffix(l.cfg.Domain, ".") + "." }
+
+func isNSLine(line string) bool { return strings.HasPrefix(strings.TrimSpace(line), "ns ") }
 
 // StartCoreDNS writes the lab's Corefile and starts coredns-fed with it,
 // then waits until its ready endpoint answers 200.
