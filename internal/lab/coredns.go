@@ -131,6 +131,11 @@ func (l *Lab) StartVariant(ctx context.Context, name string, v Variant) (*CoreDN
 	return l.StartServer(ctx, name, func(p Ports) string { return l.corefile(p, v) })
 }
 
+// VariantCorefile renders the Corefile StartVariant starts v with, for the
+// ports p: a test that needs the ports before the server is ready passes it
+// to StartServer.
+func (l *Lab) VariantCorefile(p Ports, v Variant) string { return l.corefile(p, v) }
+
 // StartServer starts a coredns-fed with the Corefile that corefile renders
 // for the ports the lab picked, and waits until it is ready: the Corefile
 // must serve the ready plugin on Ports.Ready (and should serve health and
