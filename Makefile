@@ -1,11 +1,12 @@
 # coredns-fed build, test and lab targets. Everything a fresh machine lacks is
-# installed or built here: etcd and dig from Debian, kube-apiserver from source
+# installed or built here: etcd, dig, named-checkzone and dnsviz (the zone
+# checks of the integration tests) from Debian, kube-apiserver from source
 # through the Go module proxy (cached in bin/, so later runs skip the build).
 
 GO       ?= go
 BIN      := $(CURDIR)/bin
 KUBE_VERSION := v1.34.4
-APT_PKGS := etcd-server:etcd bind9-dnsutils:dig curl:curl knot:knotd
+APT_PKGS := etcd-server:etcd bind9-dnsutils:dig bind9-utils:named-checkzone dnsviz:dnsviz curl:curl knot:knotd
 
 export PATH := $(BIN):$(PATH)
 

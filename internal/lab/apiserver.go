@@ -18,8 +18,10 @@ const apiserverReadyTimeout = 3 * time.Minute
 
 // apiserverArgs returns the flags of a member's kube-apiserver. They are
 // fixed at setup, so a stopped server restarts on the same port and data.
-func apiserverArgs(c *Cluster, etcdURL string, index int) []string {
-	return []string{
+// advertiseLoopback adds --advertise-address 127.0.0.1 (see
+// Config.AdvertiseLoopback).
+func apiserverArgs(c *Cluster, etcdURL string, index int, advertiseLoopback bool) []string {
+	args := []string{
 		"--etcd-servers", etcdURL,
 		"--etcd-prefix", fmt.Sprintf("/fedlab/%d-%s", index, c.Name),
 		"--bind-address", Loopback,
@@ -40,6 +42,10 @@ func apiserverArgs(c *Cluster, etcdURL string, index int) []string {
 		"--profiling=false",
 		"--shutdown-watch-termination-grace-period", "2s",
 	}
+	if advertiseLoopback {
+		args = append(args, "--advertise-address", Loopback)
+	}
+	return args
 }
 
 // prepareAPIServer writes what a member's kube-apiserver reads at start:

@@ -91,6 +91,9 @@ func (l *Lab) corefile(p Ports, v Variant) string {
 	for _, line := range options {
 		fmt.Fprintf(&b, "        %s\n", line)
 	}
+	if !slices.ContainsFunc(options, isNSLine) {
+		fmt.Fprintf(&b, "        ns %s %s\n", l.NSName(), Loopback)
+	}
 	if l.cfg.Geo {
 		fmt.Fprintf(&b, "        geo %s\n", l.GeoDatabase())
 	}
@@ -108,6 +111,14 @@ func (l *Lab) corefile(p Ports, v Variant) string {
 	}
 	return b.String()
 }
+
+// NSName is the name server the lab's Corefile gives the zone when its
+// FederationOptions have no ns line: ns1 in the zone, with the address
+// coredns-fed binds (127.0.0.1) as its glue, so that the zone passes a
+// secondary's and a checker's load.
+func (l *Lab) NSName() string { return "ns1." + strings.TrimSuffix(l.cfg.Domain, ".") + "." }
+
+func isNSLine(line string) bool { return strings.HasPrefix(strings.TrimSpace(line), "ns ") }
 
 // StartCoreDNS writes the lab's Corefile and starts coredns-fed with it,
 // then waits until its ready endpoint answers 200.
@@ -129,6 +140,11 @@ func (l *Lab) StartCoreDNS(ctx context.Context) (*CoreDNS, error) {
 func (l *Lab) StartVariant(ctx context.Context, name string, v Variant) (*CoreDNS, error) {
 	return l.StartServer(ctx, name, func(p Ports) string { return l.corefile(p, v) })
 }
+
+// VariantCorefile renders the Corefile StartVariant starts v with, for the
+// ports p: a test that needs the ports before the server is ready passes it
+// to StartServer.
+func (l *Lab) VariantCorefile(p Ports, v Variant) string { return l.corefile(p, v) }
 
 // StartServer starts a coredns-fed with the Corefile that corefile renders
 // for the ports the lab picked, and waits until it is ready: the Corefile

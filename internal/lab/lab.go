@@ -56,6 +56,11 @@ type Config struct {
 	// in its coredns-fed's federation block.
 	Geo bool
 
+	// AdvertiseLoopback makes every kube-apiserver advertise 127.0.0.1. It
+	// is needed in a network namespace with only loopback (no default route),
+	// where kube-apiserver finds no address of its own and refuses to start.
+	AdvertiseLoopback bool
+
 	// Logf reports progress; default log.Printf.
 	Logf func(format string, args ...any)
 }
@@ -265,7 +270,7 @@ func (l *Lab) startCluster(ctx context.Context, c *Cluster) error {
 		return err
 	}
 	c.apiserver = NewProcess("kube-apiserver "+c.Name, filepath.Join(c.dir, "kube-apiserver.log"),
-		append([]string{filepath.Join(l.cfg.BinDir, "kube-apiserver")}, apiserverArgs(c, l.etcd.clientURL, c.index)...)...)
+		append([]string{filepath.Join(l.cfg.BinDir, "kube-apiserver")}, apiserverArgs(c, l.etcd.clientURL, c.index, l.cfg.AdvertiseLoopback)...)...)
 	if err := c.apiserver.Start(); err != nil {
 		return err
 	}

@@ -89,6 +89,7 @@ func TestCorefile(t *testing.T) {
             kubeconfig /tmp/minted.kubeconfig b
         }
         ttl 5
+        ns ns1.example.com. 127.0.0.1
     }
     log
     ready 127.0.0.1:1181
@@ -101,7 +102,7 @@ func TestCorefile(t *testing.T) {
 		t.Errorf("corefile:\n%s\nwant:\n%s", got, want)
 	}
 	got = l.corefile(Ports{}, Variant{FederationOptions: []string{"ingress allow 127.9.1.1"}})
-	if !strings.Contains(got, "        ingress allow 127.9.1.1\n    }") || strings.Contains(got, "ttl 5") {
+	if !strings.Contains(got, "        ingress allow 127.9.1.1\n        ns ns1.example.com. 127.0.0.1\n    }") || strings.Contains(got, "ttl 5") {
 		t.Errorf("a Variant's FederationOptions do not replace the lab's:\n%s", got)
 	}
 }
@@ -124,6 +125,15 @@ jitter 10%`
 	l := &Lab{cfg: Config{Domain: "example.com", Federation: "f"}}
 	if got := l.corefile(Ports{}, Variant{}); strings.Contains(got, "shardhealth") {
 		t.Errorf("a Variant without ShardHealth has a shardhealth block:\n%s", got)
+	}
+}
+
+// TestCorefileOwnNS: a lab configured with its own ns line gets no other.
+func TestCorefileOwnNS(t *testing.T) {
+	l := &Lab{cfg: Config{Domain: "example.com", Federation: "f", FederationOptions: []string{"ns ns.example.net."}}}
+	got := l.corefile(Ports{}, Variant{})
+	if strings.Count(got, " ns ") != 1 || !strings.Contains(got, "        ns ns.example.net.\n") {
+		t.Errorf("corefile with an ns option:\n%s", got)
 	}
 }
 

@@ -54,7 +54,8 @@ type Federation struct {
 	// snapshot is shared with the Federation of a reloaded server block whose
 	// configuration is unchanged: it answers from the same snapshots.
 	snapshot *atomic.Pointer[Snapshot]
-	seeded   bool // snapshot came from another configuration: rebuild it whole
+	built    chan struct{} // closed by the build loop once snapshot is set; shared like snapshot
+	seeded   bool          // snapshot came from another configuration: rebuild it whole
 	health   HealthChecker
 	policy   policy
 	geo      *geo // nil: the global name answers every region
@@ -88,6 +89,7 @@ func New() *Federation {
 		StaleAfter:     30 * time.Second,
 		policy:         allPolicy{},
 		snapshot:       new(atomic.Pointer[Snapshot]),
+		built:          make(chan struct{}),
 		dirty:          map[string]struct{}{},
 		kick:           make(chan struct{}, 1),
 	}
@@ -214,6 +216,11 @@ func (f *Federation) rebuild(bump bool) *Snapshot {
 				log.Warningf("NOTIFY of %s serial %d: %v", f.Zone, s.Serial, err)
 			}
 		})
+	}
+	select {
+	case <-f.built:
+	default:
+		close(f.built) // only the build loop closes it
 	}
 	for _, w := range watchers {
 		w()

@@ -42,7 +42,7 @@ func (f *Federation) startup(key string) {
 	defer engines.Unlock()
 	if e := engines.byKey[key]; e != nil {
 		e.refs++
-		f.engine, f.snapshot = e, e.snapshot
+		f.engine, f.snapshot, f.built = e, e.snapshot, e.built
 		log.Infof("Configuration of %s unchanged: answering from the running federation", f.Zone)
 		return
 	}

@@ -128,11 +128,11 @@ func TestConfigKey(t *testing.T) {
 		}
 		return configKey(tokens, nil)
 	}
-	a := key("federation f {\n member a { incluster }\n}")
-	if b := key("federation f {\n   member a {\n incluster\n }\n}"); b != a {
+	a := key("federation f {\n member a { incluster }\n ns ns1.example.com. 192.0.2.53\n}")
+	if b := key("federation f {\n   member a {\n incluster\n }\n ns ns1.example.com.   192.0.2.53\n}"); b != a {
 		t.Errorf("layout changed the key:\n%s\n%s", a, b)
 	}
-	if b := key("federation f {\n member a { incluster }\n ttl 7\n}"); b == a {
+	if b := key("federation f {\n member a { incluster }\n ns ns1.example.com. 192.0.2.53\n ttl 7\n}"); b == a {
 		t.Errorf("a new option left the key as it was: %s", a)
 	}
 }

@@ -213,9 +213,10 @@ func parse(c *caddy.Controller) (*Federation, error) {
 			return nil, c.Err("federation needs at least one member")
 		}
 		if !nsSeen {
-			f.ns = []nameServer{{name: "ns.dns." + f.Zone}}
-			// A default in-zone name server has no address to give; answer it as a
-			// name without data rather than invent one.
+			// No default: an invented name server has no address, and a zone whose
+			// NS has none fails every secondary's and checker's load.
+			return nil, c.Errf("federation needs at least one 'ns NAME [ADDRESS...]' line: it gives the zone's NS records, "+
+				"and a NAME inside %s needs its glue addresses (for example: ns ns1.%s 192.0.2.53)", f.Zone, f.Zone)
 		}
 		if err := f.parseSOA(c, soa); err != nil {
 			return nil, err

@@ -23,12 +23,22 @@ func TestParse(t *testing.T) {
 			member gce-asia-east1 {
 				kubeconfig ` + kc + `
 			}
+			ns ns1.example.com. 192.0.2.53
 		}`, false, "", func(t *testing.T, f *Federation) {
 			if f.Fed != "myfederation" || f.Zone != "example.com." || f.TTL != 30 || f.Label != DefaultLabel || f.StartupTimeout != 30*time.Second {
 				t.Errorf("defaults: %+v", f)
 			}
-			if f.soa.mname != "ns.dns.example.com." || f.soa.rname != "hostmaster.example.com." || f.soa.minttl != 30 {
+			if f.soa.mname != "ns1.example.com." || f.soa.rname != "hostmaster.example.com." || f.soa.minttl != 30 {
 				t.Errorf("default SOA: %+v", f.soa)
+			}
+		}},
+		// A name server outside the zone needs no glue.
+		{`federation myfederation {
+			member a { kubeconfig ` + kc + ` }
+			ns ns.provider.net.
+		}`, false, "", func(t *testing.T, f *Federation) {
+			if len(f.ns) != 1 || f.ns[0].name != "ns.provider.net." || len(f.ns[0].addrs) != 0 || f.soa.mname != "ns.provider.net." {
+				t.Errorf("ns: %+v, soa %+v", f.ns, f.soa)
 			}
 		}},
 		{`federation MyFederation {
@@ -111,6 +121,11 @@ func TestParse(t *testing.T) {
 			member a { kubeconfig ` + kc + ` }
 			ttl soon
 		}`, true, `ttl "soon"`, nil},
+		// No ns: the zone would have a name server without an address, which
+		// fails a secondary's and a checker's load (named-checkzone).
+		{`federation myfederation {
+			member a { kubeconfig ` + kc + ` }
+		}`, true, "federation needs at least one 'ns NAME [ADDRESS...]' line: it gives the zone's NS records, and a NAME inside example.com. needs its glue addresses", nil},
 		{`federation myfederation {
 			member a { kubeconfig ` + kc + ` }
 			ns ns1.example.com.
@@ -129,6 +144,7 @@ func TestParse(t *testing.T) {
 		}`, true, "soa needs MNAME RNAME [REFRESH RETRY EXPIRE MINIMUM], got 1 arguments", nil},
 		{`federation myfederation {
 			member a { kubeconfig ` + kc + ` }
+			ns ns1.example.com. 192.0.2.53
 			soa ns1.example.com. admin.example.com. 1 2 3 -4
 		}`, true, `soa "-4": timers must be unsigned 32-bit integers`, nil},
 		{`federation myfederation {
@@ -153,6 +169,7 @@ func TestParse(t *testing.T) {
 		}`, true, `unknown option "fallthrough"`, nil},
 		{`federation myfederation {
 			member a { kubeconfig ` + kc + ` }
+			ns ns1.example.com. 192.0.2.53
 		}
 		federation other {
 			member b { kubeconfig ` + kc + ` }
@@ -197,11 +214,11 @@ func TestParseOneZone(t *testing.T) {
 
 func TestSetupKubeconfigErrors(t *testing.T) {
 	tests := []struct{ input, errText string }{
-		{"federation myfederation {\n member gce-asia-east1 { kubeconfig testdata/missing.kubeconfig }\n}",
+		{"federation myfederation {\n member gce-asia-east1 { kubeconfig testdata/missing.kubeconfig }\n ns ns1.example.com. 192.0.2.53\n}",
 			"member gce-asia-east1: kubeconfig testdata/missing.kubeconfig"},
-		{"federation myfederation {\n member gce-asia-east1 { kubeconfig testdata/broken.kubeconfig }\n}",
+		{"federation myfederation {\n member gce-asia-east1 { kubeconfig testdata/broken.kubeconfig }\n ns ns1.example.com. 192.0.2.53\n}",
 			"member gce-asia-east1: kubeconfig testdata/broken.kubeconfig"},
-		{"federation myfederation {\n member gce-asia-east1 { kubeconfig " + kc + " nosuchcontext }\n}",
+		{"federation myfederation {\n member gce-asia-east1 { kubeconfig " + kc + " nosuchcontext }\n ns ns1.example.com. 192.0.2.53\n}",
 			`member gce-asia-east1: kubeconfig testdata/member.kubeconfig: context "nosuchcontext" does not exist`},
 	}
 	for _, tc := range tests {
@@ -212,7 +229,7 @@ func TestSetupKubeconfigErrors(t *testing.T) {
 			t.Errorf("error %v, want plugin/federation: ... %q", err, tc.errText)
 		}
 	}
-	c := caddy.NewTestController("dns", "federation myfederation {\n member gce-asia-east1 { kubeconfig "+kc+" }\n}")
+	c := caddy.NewTestController("dns", "federation myfederation {\n member gce-asia-east1 { kubeconfig "+kc+" }\n ns ns1.example.com. 192.0.2.53\n}")
 	c.ServerBlockKeys = []string{"example.com."}
 	if err := setup(c); err != nil {
 		t.Errorf("good kubeconfig: %v", err)

@@ -1,19 +1,31 @@
 package federation
 
 import (
+	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/coredns/coredns/plugin/transfer"
 
 	"github.com/miekg/dns"
 )
 
+// firstSnapshotSlack is how long after startup_timeout a transfer still waits
+// for the first snapshot: the build that follows the last member's timeout.
+const firstSnapshotSlack = 5 * time.Second
+
 // Transfer implements transfer.Transferer: the zone as it is in the published
 // snapshot (see journal.go), for secondaries and for rendering a zone file of
 // the same answers. Levels that fall back are sent as their CNAME; empty
 // non-terminals have no records. An IXFR from a serial the journal reaches gets
 // the differences since (RFC 1995); from an older one, the whole zone.
+//
+// A transfer asked for before the first snapshot (members still syncing) waits
+// for it, at most startup_timeout and a few seconds, instead of failing: a
+// secondary whose first transfer fails waits the SOA retry interval before it
+// asks again, and a transfer is a slow exchange anyway. Not being ready is not
+// "not authoritative": that would hand the zone to the next plugin.
 func (f *Federation) Transfer(zone string, serial uint32) (<-chan []dns.RR, error) {
 	if zone != f.Zone {
 		return nil, transfer.ErrNotAuthoritative
@@ -21,7 +33,14 @@ func (f *Federation) Transfer(zone string, serial uint32) (<-chan []dns.RR, erro
 	e := f.running()
 	snap, deltas, incremental := e.journal.since(serial)
 	if snap == nil {
-		return nil, transfer.ErrNotAuthoritative // not synced: nothing true to send yet
+		timeout := time.NewTimer(f.StartupTimeout + firstSnapshotSlack)
+		defer timeout.Stop()
+		select {
+		case <-e.built:
+			snap, deltas, incremental = e.journal.since(serial)
+		case <-timeout.C:
+			return nil, fmt.Errorf("zone %s not transferred: no snapshot yet, members still syncing", f.Zone)
+		}
 	}
 	ch := make(chan []dns.RR, 16)
 	go func() {

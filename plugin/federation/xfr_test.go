@@ -1,8 +1,10 @@
 package federation
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -59,5 +61,43 @@ func TestTransfer(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("IXFR at the current serial sent %d records, want the SOA only", n)
+	}
+}
+
+// A transfer asked for while the members are still syncing waits for the first
+// snapshot. It used to return ErrNotAuthoritative, which hands the AXFR to the
+// next plugin: an AXFR right after a fresh start got SERVFAIL (dig: "Transfer
+// failed"), and a secondary would have waited its retry interval.
+func TestTransferBeforeFirstSnapshot(t *testing.T) {
+	src := NewMemorySource()
+	src.SetSynced(false)
+	src.SetNode("a-node", Place{"r1", "z1"})
+	src.SetService(ServiceState{Namespace: "mynamespace", Name: "nginx", LoadBalancer: true, Ready: true,
+		Ingress: []netip.Addr{netip.MustParseAddr("192.0.2.1")}})
+	f := New()
+	f.Zone, f.Fed = "example.com.", "myfederation"
+	f.ns = []nameServer{{name: "ns1.example.com.", addrs: mustAddrs("192.0.2.53")}}
+	f.soa = soaConfig{mname: "ns1.example.com.", rname: "hostmaster.example.com.", minttl: 30}
+	f.Members = []*Member{{Name: "a", Source: src}}
+	f.Start()
+	t.Cleanup(f.Stop)
+	if f.Ready() {
+		t.Fatal("ready before its member synced")
+	}
+	go func() {
+		time.Sleep(50 * time.Millisecond) // only orders the sync after the Transfer call below
+		src.SetSynced(true)
+	}()
+	ch, err := f.Transfer("example.com.", 0)
+	if err != nil {
+		t.Fatalf("transfer before the first snapshot: %v", err)
+	}
+	var rrs []dns.RR
+	for part := range ch {
+		rrs = append(rrs, part...)
+	}
+	// SOA, NS, glue, global, region, two zone names, SOA.
+	if len(rrs) != 8 || rrs[0].Header().Rrtype != dns.TypeSOA || rrs[len(rrs)-1].Header().Rrtype != dns.TypeSOA {
+		t.Errorf("transfer after the first snapshot: %v", rrs)
 	}
 }

@@ -36,6 +36,11 @@ func run(m *testing.M) int {
 		return 1
 	}
 	repoRoot = root
+	if os.Getenv(netnsEnv) != "" {
+		// Run again inside a network namespace by TestDNSViz, which starts a
+		// lab of its own there: no shared lab.
+		return m.Run()
+	}
 	cfg := lab.SeedConfig(root)
 	logger := log.New(os.Stderr, "lab: ", log.Ltime|log.Lmicroseconds)
 	cfg.Logf = logger.Printf
