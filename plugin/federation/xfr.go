@@ -11,7 +11,10 @@ import (
 
 // Transfer implements transfer.Transferer: the zone as it is in the current
 // snapshot, for secondaries and for rendering a zone file of the same answers.
-// Levels that fall back are sent as their CNAME; empty non-terminals have no records.
+// Levels that fall back are sent as their CNAME; a level with addresses of one
+// family only is sent with those addresses (a name cannot own a CNAME beside
+// them), and its fallback for the other family is made when it is queried.
+// Empty non-terminals have no records.
 func (f *Federation) Transfer(zone string, serial uint32) (<-chan []dns.RR, error) {
 	if zone != f.Zone {
 		return nil, transfer.ErrNotAuthoritative
@@ -32,10 +35,10 @@ func (f *Federation) Transfer(zone string, serial uint32) (<-chan []dns.RR, erro
 		for _, key := range slices.Sorted(maps.Keys(snap.services)) {
 			for _, n := range snap.services[key].levels {
 				switch {
-				case n.cname != nil:
-					ch <- []dns.RR{n.cname}
 				case n.all != nil:
 					ch <- n.all.rrs
+				case n.cname != nil:
+					ch <- []dns.RR{n.cname}
 				}
 			}
 		}
