@@ -37,11 +37,8 @@ func (f *Federation) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 		return dns.RcodeServerFailure, nil
 	}
 
-	m := new(dns.Msg)
-	m.SetReply(r)
-	m.Authoritative = true
-
-	state := request.Request{W: w, Req: r}
+	resp := newResponse(w, r)
+	m, state := &resp.msg, &resp.state
 	qtype := r.Question[0].Qtype
 	rel := qname[:len(qname)-len(f.Zone)]
 	n := snap.lookup(rel)
@@ -62,7 +59,7 @@ func (f *Federation) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 		// it in place, as loadbalance does); the records themselves are shared
 		// and never modified.
 		var nodata bool
-		m.Answer, nodata, kind = n.reply(&state, qtype)
+		m.Answer, nodata, kind = n.replyIn(state, qtype, resp.answer[:])
 		if nodata {
 			m.Ns = snap.negSOA
 		}
@@ -77,6 +74,27 @@ func (f *Federation) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 	answers.WithLabelValues(server, string(kind)).Inc()
 	w.WriteMsg(m)
 	return dns.RcodeSuccess, nil
+}
+
+// response is the memory of one reply, taken in one allocation: the message,
+// its question, the request state a policy reads, and room for the answer of a
+// level with a few addresses.
+type response struct {
+	msg      dns.Msg
+	question [1]dns.Question
+	state    request.Request
+	answer   [8]dns.RR
+}
+
+// newResponse starts the authoritative reply to r, which has one question.
+func newResponse(w dns.ResponseWriter, r *dns.Msg) *response {
+	resp := &response{state: request.Request{W: w, Req: r}}
+	hdr := dns.Msg{MsgHdr: r.MsgHdr}
+	resp.msg.SetReply(&hdr) // the header alone: SetReply would allocate the question
+	resp.question[0] = r.Question[0]
+	resp.msg.Question = resp.question[:]
+	resp.msg.Authoritative = true
+	return resp
 }
 
 // refusedKinds labels the rcodes of refuse in metrics.

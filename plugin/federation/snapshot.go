@@ -129,12 +129,21 @@ func (n *node) records(state *request.Request, qtype uint16) []dns.RR {
 // chain (RFC 1034 §4.3.2: in-zone aliases are chased by the server) and the
 // records at its end. nodata reports an empty end, for the SOA in the authority.
 func (n *node) reply(state *request.Request, qtype uint16) (rrs []dns.RR, nodata bool, kind answerKind) {
+	return n.replyIn(state, qtype, nil)
+}
+
+// replyIn is reply into room when the answer fits, else into a new slice;
+// either way with len == cap.
+func (n *node) replyIn(state *request.Request, qtype uint16, room []dns.RR) (rrs []dns.RR, nodata bool, kind answerKind) {
 	if qtype == dns.TypeCNAME || qtype == dns.TypeANY && n.alias() {
 		// The CNAME is the alias's one RRset; a name with addresses owns none.
 		if !n.alias() {
 			return nil, true, kindNODATA
 		}
-		return []dns.RR{n.cname}, false, kindCNAME
+		if len(room) == 0 {
+			room = make([]dns.RR, 1)
+		}
+		return append(room[:0:1], n.cname), false, kindCNAME
 	}
 	size, end := 0, n
 	for x := n.next(qtype); x != nil; x = end.next(qtype) {
@@ -144,7 +153,11 @@ func (n *node) reply(state *request.Request, qtype uint16) (rrs []dns.RR, nodata
 	last := end.records(state, qtype)
 	size += len(last)
 	if size > 0 {
-		rrs = make([]dns.RR, 0, size)
+		if size <= len(room) {
+			rrs = room[:0:size]
+		} else {
+			rrs = make([]dns.RR, 0, size)
+		}
 		for x := n; x != end; x = x.next(qtype) {
 			rrs = append(rrs, x.cname)
 		}
