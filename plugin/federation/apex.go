@@ -18,6 +18,15 @@ type nameServer struct {
 	addrs []netip.Addr
 }
 
+// soaRecords returns the apex SOA and its copy for negative answers, whose TTL
+// is min(TTL, MINIMUM): RFC 2308 §3 caps the negative-caching time by both.
+func (b *builder) soaRecords(serial uint32) (soa, negative []dns.RR) {
+	rr := b.soaRecord(serial)
+	neg := dns.Copy(rr)
+	neg.Header().Ttl = min(b.ttl, b.soa.minttl)
+	return []dns.RR{rr}, []dns.RR{neg}
+}
+
 func (b *builder) soaRecord(serial uint32) dns.RR {
 	return &dns.SOA{
 		Hdr:     b.hdr(b.zone, dns.TypeSOA),

@@ -97,7 +97,7 @@ func (b *builder) build(prev *Snapshot, dirty map[string]struct{}, all, bump boo
 	// A change still waiting for its serial stays a change until it has one.
 	pending := prev != nil && prev.bumpPending
 	s.Serial, s.bumpPending = nextSerial(prevSerial, changed || bump || pending, start)
-	s.soa = []dns.RR{b.soaRecord(s.Serial)}
+	s.soa, s.negSOA = b.soaRecords(s.Serial)
 
 	s.spaces = make(map[string]int)
 	for _, sa := range s.services {
@@ -223,20 +223,33 @@ func sameLevels(a, b map[string]*level) bool {
 }
 
 // fixedNames returns the names that exist apart from services: the apex, the
-// name servers, and the empty non-terminals above every level.
+// name servers, and the empty non-terminals above every level and every
+// in-zone name server (RFC 8020: an NXDOMAIN there would deny the name below).
 func (b *builder) fixedNames(levels map[string]*level) map[string]*node {
 	names := map[string]*node{}
-	for suffix := range levels {
-		for s := suffix; s != ""; {
-			names[s] = emptyNode
+	nonTerminals := func(rel string) {
+		for s := rel; s != ""; {
+			if names[s] == nil {
+				names[s] = emptyNode
+			}
 			_, s, _ = strings.Cut(s, ".")
 		}
 	}
+	for suffix := range levels {
+		nonTerminals(suffix)
+	}
 	names[""] = emptyNode // the apex; SOA and NS are answered from the Snapshot
+	glue := map[string][]netip.Addr{}
 	for i := range b.ns {
 		if rel, ok := strings.CutSuffix(b.ns[i].name, b.zone); ok {
-			names[rel] = b.glue(b.ns[i])
+			glue[rel] = append(glue[rel], b.ns[i].addrs...)
 		}
+	}
+	for rel, addrs := range glue {
+		_, above, _ := strings.Cut(rel, ".")
+		nonTerminals(above)
+		// A name server named like the apex gives the apex its addresses.
+		names[rel] = b.glue(nameServer{name: rel + b.zone, addrs: slices.Compact(slices.SortedFunc(slices.Values(addrs), netip.Addr.Compare))})
 	}
 	return names
 }
@@ -297,15 +310,56 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 		case lvl.global:
 			n = emptyNode
 		default:
-			parent := s.levels[lvl.parent]
-			n = &node{
-				cname:  &dns.CNAME{Hdr: b.hdr(owner, dns.TypeCNAME), Target: prefix + lvl.parent + b.zone},
-				parent: sa.levels[parent.index],
-			}
+			n = &node{}
+		}
+		if !lvl.global {
+			b.fallBack(n, owner, prefix+lvl.parent+b.zone, sa.levels[s.levels[lvl.parent].index])
 		}
 		sa.levels[lvl.index] = n
 	}
 	return sa
+}
+
+// fallBack makes n, a region's or zone's node, an alias of parent (named
+// target) where it has no address: for every type when it has none at all, else
+// for a family it lacks that a level above has (the CNAME chain of that family
+// then ends in addresses, not in NODATA).
+func (b *builder) fallBack(n *node, owner, target string, parent *node) {
+	if n.answer != nil {
+		for f := range n.up {
+			n.up[f] = !n.has(f) && parent.reaches(f)
+		}
+		if !n.up[family4] && !n.up[family6] {
+			return
+		}
+	}
+	n.cname = &dns.CNAME{Hdr: b.hdr(owner, dns.TypeCNAME), Target: target}
+	n.parent = parent
+}
+
+// has reports whether n has usable addresses of family f.
+func (n *node) has(f int) bool {
+	if n.all == nil {
+		return false
+	}
+	if f == family4 {
+		return n.all.nA > 0
+	}
+	return len(n.all.rrs) > n.all.nA
+}
+
+// reaches reports whether a query for family f at n ends in addresses.
+func (n *node) reaches(f int) bool {
+	qtype := dns.TypeA
+	if f == family6 {
+		qtype = dns.TypeAAAA
+	}
+	for x := n; x != nil; x = x.next(qtype) {
+		if x.has(f) {
+			return true
+		}
+	}
+	return false
 }
 
 // usableAt returns the usable shards of the members.

@@ -321,7 +321,7 @@ func TestParseGeo(t *testing.T) {
 	if err := fixture.WriteGeoCity(asn, "GeoLite2-ASN", fixture.GeoWorld); err != nil {
 		t.Fatal(err)
 	}
-	member := "member a {\n kubeconfig " + kc + "\n}\n"
+	member := "member a {\n kubeconfig " + kc + "\n}\nns ns1.example.com. 192.0.2.53\n"
 	tests := []struct {
 		geo     string
 		errText string // "" : no error

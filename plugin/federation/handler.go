@@ -14,9 +14,11 @@ import (
 // ServeDNS implements plugin.Handler. It only reads the current snapshot: no
 // locks, no listing, and no records built per query.
 func (f *Federation) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-	state := request.Request{W: w, Req: r}
 	if len(r.Question) != 1 {
-		return plugin.NextOrFailure(f.Name(), f.Next, ctx, w, r)
+		// CoreDNS's server routes on the first question; a query has exactly one
+		// (RFC 9619), so this one is malformed whatever its zone.
+		answers.WithLabelValues(metrics.WithServer(ctx), string(kindFormErr)).Inc()
+		return dns.RcodeFormatError, nil
 	}
 	// The question name as it came off the wire, lower-cased (no copy when it
 	// already is); names keep their escapes, as the snapshot's keys do.
@@ -25,10 +27,9 @@ func (f *Federation) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 		return plugin.NextOrFailure(f.Name(), f.Next, ctx, w, r)
 	}
 	server := metrics.WithServer(ctx)
-
-	if state.QClass() != dns.ClassINET {
-		answers.WithLabelValues(server, string(kindRefused)).Inc()
-		return dns.RcodeRefused, nil
+	if rcode := refuse(r); rcode != dns.RcodeSuccess {
+		answers.WithLabelValues(server, string(refusedKinds[rcode])).Inc()
+		return rcode, nil
 	}
 	snap := f.snapshot.Load()
 	if snap == nil {
@@ -36,17 +37,16 @@ func (f *Federation) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 		return dns.RcodeServerFailure, nil
 	}
 
+	resp := newResponse(w, r)
+	m, state := &resp.msg, &resp.state
+	qtype := r.Question[0].Qtype
 	var loc *location
 	if f.geo != nil {
-		loc = new(location)
+		loc = &resp.loc
 		if err := locate(w, r, loc); err != nil {
 			return dns.RcodeFormatError, nil
 		}
 	}
-
-	m := new(dns.Msg)
-	m.SetReply(r)
-	m.Authoritative = true
 
 	rel := qname[:len(qname)-len(f.Zone)]
 	n := snap.lookup(rel)
@@ -54,31 +54,28 @@ func (f *Federation) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 	switch {
 	case n == nil:
 		m.Rcode = dns.RcodeNameError
-		m.Ns = snap.soa
-	case rel == "":
-		kind = kindNODATA
-		switch state.QType() {
-		case dns.TypeSOA:
-			m.Answer = snap.soa
-			kind = kindA
-		case dns.TypeNS:
-			m.Answer = snap.ns
-			m.Extra = snap.glue
-			kind = kindA
-		default:
-			m.Ns = snap.soa
-		}
+		m.Ns = snap.negSOA
+	case rel == "" && (qtype == dns.TypeSOA || qtype == dns.TypeANY):
+		m.Answer = snap.soa // ANY: one RRset (RFC 8482 §4.1)
+		kind = kindA
+	case rel == "" && qtype == dns.TypeNS:
+		m.Answer = snap.ns
+		m.Extra = snap.glue
+		kind = kindA
 	default:
 		// The answer is assembled into a new slice (plugins before us may reorder
 		// it in place, as loadbalance does); the records themselves are shared
 		// and never modified.
 		var nodata bool
-		m.Answer, nodata, kind = n.reply(&state, loc, state.QType())
+		m.Answer, nodata, kind = n.replyIn(state, loc, qtype, resp.answer[:])
 		if nodata {
-			m.Ns = snap.soa
+			m.Ns = snap.negSOA
 		}
 	}
-	// Shared slices are handed out with len == cap so that a later append copies.
+	// Shared slices are handed out with len == cap, so that a plugin that
+	// appends to a section (dnssec adds its signatures) copies it instead of
+	// writing into the snapshot under other queries.
+	m.Answer = m.Answer[:len(m.Answer):len(m.Answer)]
 	m.Ns = m.Ns[:len(m.Ns):len(m.Ns)]
 	m.Extra = m.Extra[:len(m.Extra):len(m.Extra)]
 	if loc != nil && loc.ecs != nil {
@@ -88,6 +85,53 @@ func (f *Federation) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 	answers.WithLabelValues(server, string(kind)).Inc()
 	w.WriteMsg(m)
 	return dns.RcodeSuccess, nil
+}
+
+// response is the memory of one reply, taken in one allocation: the message,
+// its question, the request state a policy reads, and room for the answer of a
+// level with a few addresses.
+type response struct {
+	msg      dns.Msg
+	question [1]dns.Question
+	state    request.Request
+	answer   [8]dns.RR
+	loc      location // the client's place, when geo answers are on
+}
+
+// newResponse starts the authoritative reply to r, which has one question.
+func newResponse(w dns.ResponseWriter, r *dns.Msg) *response {
+	resp := &response{state: request.Request{W: w, Req: r}}
+	hdr := dns.Msg{MsgHdr: r.MsgHdr}
+	resp.msg.SetReply(&hdr) // the header alone: SetReply would allocate the question
+	resp.question[0] = r.Question[0]
+	resp.msg.Question = resp.question[:]
+	resp.msg.Authoritative = true
+	return resp
+}
+
+// refusedKinds labels the rcodes of refuse in metrics.
+var refusedKinds = map[int]answerKind{
+	dns.RcodeNotImplemented: kindNotImp,
+	dns.RcodeRefused:        kindRefused,
+}
+
+// refuse returns the rcode of a query in the zone that is not answered from the
+// snapshot, or RcodeSuccess. The server writes the reply.
+func refuse(r *dns.Msg) int {
+	q := r.Question[0]
+	switch {
+	case r.Opcode != dns.OpcodeQuery:
+		// NOTIFY reaches the plugins (CoreDNS accepts it for secondaries); this
+		// zone has no primary to be told about, and UPDATE is not supported.
+		return dns.RcodeNotImplemented
+	case q.Qclass != dns.ClassINET:
+		return dns.RcodeRefused
+	case q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR:
+		// The transfer plugin, when in the block, answers transfers before us;
+		// without it a secondary must learn that it may not transfer.
+		return dns.RcodeRefused
+	}
+	return dns.RcodeSuccess
 }
 
 // inZone reports whether qname is zone or below it; both are lower case and fully

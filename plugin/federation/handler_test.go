@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 
 	"github.com/coredns-fed/coredns-fed/internal/fixture"
@@ -37,6 +39,8 @@ func TestAllHealthy(t *testing.T) {
 		{Qname: nginx(""), Qtype: dns.TypeAAAA, Ns: []dns.RR{test.SOA(soaRR)}},
 		{Qname: nginx("asia-east1."), Qtype: dns.TypeTXT, Ns: []dns.RR{test.SOA(soaRR)}},
 		{Qname: nginx(""), Qtype: dns.TypeCNAME, Ns: []dns.RR{test.SOA(soaRR)}},
+		// No level has an IPv6 address: AAAA is NODATA where asked, without a CNAME.
+		{Qname: nginx("asia-east1-b."), Qtype: dns.TypeAAAA, Ns: []dns.RR{test.SOA(soaRR)}},
 	})
 }
 
@@ -117,7 +121,10 @@ func TestDedupAndIPv6(t *testing.T) {
 	check(t, f, []test.Case{
 		{Qname: nginx(""), Qtype: dns.TypeA, Answer: []dns.RR{test.A(nginx("") + " 30 IN A 192.0.2.10")}},
 		{Qname: nginx(""), Qtype: dns.TypeAAAA, Answer: []dns.RR{test.AAAA(nginx("") + " 30 IN AAAA 2001:db8::1")}},
-		{Qname: nginx("europe-west1."), Qtype: dns.TypeAAAA, Ns: []dns.RR{test.SOA(soaRR)}},
+		// europe-west1 has no IPv6 address: AAAA falls back to global, which has one.
+		{Qname: nginx("europe-west1."), Qtype: dns.TypeAAAA, Answer: []dns.RR{
+			test.CNAME(nginx("europe-west1.") + " 30 IN CNAME " + nginx("")), test.AAAA(nginx("") + " 30 IN AAAA 2001:db8::1"),
+		}},
 	})
 }
 
@@ -191,21 +198,274 @@ func TestApex(t *testing.T) {
 	})
 }
 
-func TestOddQueries(t *testing.T) {
-	f, _ := newTestFederation(t, seed())
-	// Class CH: refused, not answered from IN data.
-	m := new(dns.Msg)
-	m.SetQuestion(nginx(""), dns.TypeA)
-	m.Question[0].Qclass = dns.ClassCHAOS
-	if rcode, _ := f.ServeDNS(context.Background(), &test.ResponseWriter{}, m); rcode != dns.RcodeRefused {
-		t.Errorf("class CH: rcode %s, want REFUSED", dns.RcodeToString[rcode])
+func TestFamilyFallback(t *testing.T) {
+	cs := seed()
+	cs[1].objs[0] = fixture.Service("mynamespace", "nginx", "myfederation", "2001:db8::2") // europe: IPv6 ingress only
+	f, _ := newTestFederation(t, cs)
+	globalA := []dns.RR{
+		test.A(nginx("") + " 30 IN A 192.0.2.1"), test.A(nginx("") + " 30 IN A 192.0.2.3"), test.A(nginx("") + " 30 IN A 192.0.2.4"),
 	}
-	// ANY is answered like A (RFC 8482 allows a subset).
-	check(t, f, []test.Case{{Qname: nginx("asia-east1."), Qtype: dns.TypeANY, Answer: []dns.RR{test.A(nginx("asia-east1.") + " 30 IN A 192.0.2.1")}}})
+	globalAAAA := test.AAAA(nginx("") + " 30 IN AAAA 2001:db8::2")
+	europeAAAA := test.AAAA(nginx("europe-west1.") + " 30 IN AAAA 2001:db8::2")
+	europeCNAME := test.CNAME(nginx("europe-west1.") + " 30 IN CNAME " + nginx(""))
+	asiaCNAME := test.CNAME(nginx("asia-east1.") + " 30 IN CNAME " + nginx(""))
+	soa := []dns.RR{test.SOA(soaRR)}
+	check(t, f, []test.Case{
+		{Qname: nginx(""), Qtype: dns.TypeA, Answer: globalA},
+		{Qname: nginx(""), Qtype: dns.TypeAAAA, Answer: []dns.RR{globalAAAA}},
+		// europe has no IPv4 address: A follows the chain up to global's; AAAA is its own.
+		{Qname: nginx("europe-west1."), Qtype: dns.TypeA, Answer: append([]dns.RR{europeCNAME}, globalA...)},
+		{Qname: nginx("europe-west1."), Qtype: dns.TypeAAAA, Answer: []dns.RR{europeAAAA}},
+		{Qname: nginx("europe-west1-b."), Qtype: dns.TypeA, Answer: append([]dns.RR{
+			test.CNAME(nginx("europe-west1-b.") + " 30 IN CNAME " + nginx("europe-west1.")), europeCNAME,
+		}, globalA...)},
+		{Qname: nginx("europe-west1-b.europe-west1."), Qtype: dns.TypeAAAA, Answer: []dns.RR{
+			test.AAAA(nginx("europe-west1-b.europe-west1.") + " 30 IN AAAA 2001:db8::2"),
+		}},
+		// And the other way round: an IPv4-only level sends IPv6 clients to global.
+		{Qname: nginx("asia-east1."), Qtype: dns.TypeA, Answer: []dns.RR{test.A(nginx("asia-east1.") + " 30 IN A 192.0.2.1")}},
+		{Qname: nginx("asia-east1."), Qtype: dns.TypeAAAA, Answer: []dns.RR{asiaCNAME, globalAAAA}},
+		{Qname: nginx("asia-east1-b."), Qtype: dns.TypeAAAA, Answer: []dns.RR{
+			test.CNAME(nginx("asia-east1-b.") + " 30 IN CNAME " + nginx("asia-east1.")), asiaCNAME, globalAAAA,
+		}},
+		// The name owns addresses, not a CNAME: other types are NODATA, ANY its one RRset.
+		{Qname: nginx("europe-west1."), Qtype: dns.TypeCNAME, Ns: soa},
+		{Qname: nginx("europe-west1."), Qtype: dns.TypeMX, Ns: soa},
+		{Qname: nginx("europe-west1."), Qtype: dns.TypeANY, Answer: []dns.RR{europeAAAA}},
+	})
+	if err := test.CNAMEOrder(query(t, f, nginx("europe-west1-b."), dns.TypeA)); err != nil {
+		t.Error(err)
+	}
+
+	// Only europe is healthy: no level has IPv4, so A is NODATA where it is asked.
+	for i := range cs {
+		if i != 1 {
+			cs[i].objs[1] = slice("mynamespace", "nginx", fixture.Unready)
+		}
+	}
+	f, _ = newTestFederation(t, cs)
+	check(t, f, []test.Case{
+		{Qname: nginx("europe-west1."), Qtype: dns.TypeA, Ns: soa},
+		{Qname: nginx(""), Qtype: dns.TypeA, Ns: soa},
+		{Qname: nginx("asia-east1."), Qtype: dns.TypeAAAA, Answer: []dns.RR{asiaCNAME, globalAAAA}},
+	})
+}
+
+// staticFederation answers from the snapshot b builds once, without sources:
+// for replies whose shape depends on the configuration alone.
+func staticFederation(b *builder) *Federation {
+	if b.policy == nil {
+		b.policy = allPolicy{}
+	}
+	if b.usable == nil {
+		b.usable = func(sh *Shard, _ MemberStatus) []netip.Addr { return sh.Addrs }
+	}
+	f := New()
+	f.Zone, f.Fed = b.zone, b.fed
+	f.snapshot.Store(b.build(nil, nil, true, false))
+	return f
+}
+
+func TestNegativeSOATTL(t *testing.T) {
+	for _, tc := range []struct {
+		minttl, negTTL uint32
+	}{
+		{minttl: 10, negTTL: 10},   // MINIMUM below the TTL: MINIMUM
+		{minttl: 3600, negTTL: 30}, // above: the SOA's own TTL
+	} {
+		f := staticFederation(&builder{zone: "example.com.", fed: "myfederation", ttl: 30,
+			soa: soaConfig{mname: "ns1.example.com.", rname: "hostmaster.example.com.", refresh: 7200, retry: 1800, expire: 86400, minttl: tc.minttl},
+			ns:  []nameServer{{name: "ns1.example.com.", addrs: mustAddrs("192.0.2.53")}}})
+		soa := fmt.Sprintf("example.com. %%d IN SOA ns1.example.com. hostmaster.example.com. 1 7200 1800 86400 %d", tc.minttl)
+		neg := []dns.RR{test.SOA(fmt.Sprintf(soa, tc.negTTL))}
+		check(t, f, []test.Case{
+			{Qname: "example.com.", Qtype: dns.TypeSOA, Answer: []dns.RR{test.SOA(fmt.Sprintf(soa, 30))}},
+			{Qname: "www.example.com.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: neg},
+			{Qname: "example.com.", Qtype: dns.TypeTXT, Ns: neg},
+			{Qname: "ns1.example.com.", Qtype: dns.TypeAAAA, Ns: neg},
+			{Qname: "svc.example.com.", Qtype: dns.TypeA, Ns: neg},
+		})
+	}
+}
+
+func TestEmptyNonTerminalsAboveNameServers(t *testing.T) {
+	f := staticFederation(&builder{zone: "example.com.", fed: "myfederation", ttl: 30,
+		soa: soaConfig{mname: "ns.dns.example.com.", rname: "hostmaster.example.com.", minttl: 30},
+		ns: []nameServer{
+			{name: "ns.dns.example.com.", addrs: mustAddrs("192.0.2.53")},
+			{name: "a.b.c.example.com.", addrs: mustAddrs("192.0.2.54")},
+			{name: "ns.other.net."},
+		}})
+	soa := []dns.RR{test.SOA("example.com. 30 IN SOA ns.dns.example.com. hostmaster.example.com. 0 0 0 0 30")}
+	check(t, f, []test.Case{
+		{Qname: "ns.dns.example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("ns.dns.example.com. 30 IN A 192.0.2.53")}},
+		// RFC 8020: the names above a name server exist; NXDOMAIN would deny it.
+		{Qname: "dns.example.com.", Qtype: dns.TypeA, Ns: soa},
+		{Qname: "b.c.example.com.", Qtype: dns.TypeAAAA, Ns: soa},
+		{Qname: "c.example.com.", Qtype: dns.TypeNS, Ns: soa},
+		{Qname: "x.dns.example.com.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: soa},
+		{Qname: "other.example.com.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: soa},
+	})
+}
+
+func TestApexNamedNameServer(t *testing.T) {
+	f, _ := newTestFederation(t, seed(), func(f *Federation) {
+		f.ns = []nameServer{{name: "example.com.", addrs: mustAddrs("192.0.2.53", "2001:db8::53")}, {name: "ns1.example.com.", addrs: mustAddrs("192.0.2.54")}}
+	})
+	soa := "example.com. 30 IN SOA example.com. hostmaster.example.com. 1 7200 1800 86400 30"
+	check(t, f, []test.Case{
+		// The apex is a name server: its addresses are the apex's A and AAAA.
+		{Qname: "example.com.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("example.com. 30 IN A 192.0.2.53")}},
+		{Qname: "example.com.", Qtype: dns.TypeAAAA, Answer: []dns.RR{test.AAAA("example.com. 30 IN AAAA 2001:db8::53")}},
+		{Qname: "example.com.", Qtype: dns.TypeNS,
+			Answer: []dns.RR{test.NS("example.com. 30 IN NS example.com."), test.NS("example.com. 30 IN NS ns1.example.com.")},
+			Extra: []dns.RR{test.A("example.com. 30 IN A 192.0.2.53"), test.AAAA("example.com. 30 IN AAAA 2001:db8::53"),
+				test.A("ns1.example.com. 30 IN A 192.0.2.54")},
+		},
+		{Qname: "example.com.", Qtype: dns.TypeSOA, Answer: []dns.RR{test.SOA(soa)}},
+		{Qname: "example.com.", Qtype: dns.TypeTXT, Ns: []dns.RR{test.SOA(soa)}},
+	})
+}
+
+// appendingWriter appends to every section of the reply it is given, as the
+// dnssec plugin does with its signatures, and records a section that had room
+// to grow in place: such an append writes into memory the reply may share.
+type appendingWriter struct {
+	test.ResponseWriter
+	got    *dns.Msg
+	spare  []string
+	signer string
+}
+
+func (w *appendingWriter) WriteMsg(m *dns.Msg) error {
+	for name, sec := range map[string]*[]dns.RR{"answer": &m.Answer, "authority": &m.Ns, "additional": &m.Extra} {
+		if cap(*sec) > len(*sec) {
+			w.spare = append(w.spare, name)
+		}
+		*sec = append(*sec, &dns.RRSIG{Hdr: dns.RR_Header{Name: w.signer, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET}})
+	}
+	w.got = m
+	return nil
+}
+
+// TestSectionsNotShared: the snapshot's slices reach the reply with len == cap,
+// so a plugin that appends to a reply never writes into the snapshot that other
+// queries read at the same time (run with -race).
+func TestSectionsNotShared(t *testing.T) {
+	f, _ := newTestFederation(t, seed(), func(f *Federation) {
+		f.ns = []nameServer{ // three NS records: a slice grown by append has room for a fourth
+			{name: "ns1.example.com.", addrs: mustAddrs("192.0.2.53", "2001:db8::53", "192.0.2.153")},
+			{name: "ns2.example.com.", addrs: mustAddrs("192.0.2.54")},
+			{name: "ns3.example.com.", addrs: mustAddrs("192.0.2.55")},
+		}
+	})
+	questions := []dns.Question{
+		{Name: "example.com.", Qtype: dns.TypeNS, Qclass: dns.ClassINET},
+		{Name: "example.com.", Qtype: dns.TypeSOA, Qclass: dns.ClassINET},
+		{Name: "example.com.", Qtype: dns.TypeANY, Qclass: dns.ClassINET},
+		{Name: "ns1.example.com.", Qtype: dns.TypeA, Qclass: dns.ClassINET},
+		{Name: "www.example.com.", Qtype: dns.TypeA, Qclass: dns.ClassINET},
+		{Name: nginx(""), Qtype: dns.TypeAAAA, Qclass: dns.ClassINET},
+		{Name: nginx("us-east1-b."), Qtype: dns.TypeA, Qclass: dns.ClassINET},
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			signer := fmt.Sprintf("signer-%d.", g)
+			for i := range 200 {
+				q := questions[(g+i)%len(questions)]
+				m := new(dns.Msg)
+				m.Question = []dns.Question{q}
+				w := &appendingWriter{signer: signer}
+				f.ServeDNS(context.Background(), w, m)
+				if len(w.spare) > 0 {
+					t.Errorf("%s %s: sections %v have spare capacity", q.Name, dns.TypeToString[q.Qtype], w.spare)
+					return
+				}
+				for _, sec := range [][]dns.RR{w.got.Answer, w.got.Ns, w.got.Extra} {
+					if last := sec[len(sec)-1]; last.Header().Name != signer {
+						t.Errorf("%s %s: the appended record was overwritten by another query's: %s", q.Name, dns.TypeToString[q.Qtype], last)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	// The snapshot still has what it had.
+	check(t, f, []test.Case{{Qname: "example.com.", Qtype: dns.TypeNS,
+		Answer: []dns.RR{test.NS("example.com. 30 IN NS ns1.example.com."), test.NS("example.com. 30 IN NS ns2.example.com."), test.NS("example.com. 30 IN NS ns3.example.com.")},
+		Extra: []dns.RR{test.A("ns1.example.com. 30 IN A 192.0.2.53"), test.A("ns1.example.com. 30 IN A 192.0.2.153"), test.AAAA("ns1.example.com. 30 IN AAAA 2001:db8::53"),
+			test.A("ns2.example.com. 30 IN A 192.0.2.54"), test.A("ns3.example.com. 30 IN A 192.0.2.55")},
+	}})
+}
+
+func TestOddQueries(t *testing.T) {
+	f, _ := newTestFederation(t, seed(), func(f *Federation) {
+		f.ns = []nameServer{{name: "ns1.example.com.", addrs: mustAddrs("192.0.2.53", "2001:db8::53")}}
+	})
+	question := func(name string, qtype uint16, edit func(m *dns.Msg)) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetQuestion(name, qtype)
+		if edit != nil {
+			edit(m)
+		}
+		return m
+	}
+	class := func(c uint16) func(*dns.Msg) { return func(m *dns.Msg) { m.Question[0].Qclass = c } }
+	opcode := func(op int) func(*dns.Msg) { return func(m *dns.Msg) { m.Opcode = op } }
+	// Queries the snapshot does not answer: the rcode is returned for the
+	// server to write, and never SERVFAIL.
+	for _, tc := range []struct {
+		name  string
+		query *dns.Msg
+		rcode int
+	}{
+		{"class CH", question(nginx(""), dns.TypeA, class(dns.ClassCHAOS)), dns.RcodeRefused},
+		{"class ANY", question(nginx(""), dns.TypeA, class(dns.ClassANY)), dns.RcodeRefused},
+		{"class NONE", question(nginx(""), dns.TypeA, class(dns.ClassNONE)), dns.RcodeRefused},
+		{"class 0", question(nginx(""), dns.TypeA, class(0)), dns.RcodeRefused},
+		{"NOTIFY", question("example.com.", dns.TypeSOA, opcode(dns.OpcodeNotify)), dns.RcodeNotImplemented},
+		{"UPDATE", question("example.com.", dns.TypeSOA, opcode(dns.OpcodeUpdate)), dns.RcodeNotImplemented},
+		{"IQUERY", question(nginx(""), dns.TypeA, opcode(dns.OpcodeIQuery)), dns.RcodeNotImplemented},
+		{"STATUS", question(nginx(""), dns.TypeA, opcode(dns.OpcodeStatus)), dns.RcodeNotImplemented},
+		{"opcode 15", question(nginx(""), dns.TypeA, opcode(15)), dns.RcodeNotImplemented},
+		// Without the transfer plugin in front: a secondary learns it may not.
+		{"AXFR", question("example.com.", dns.TypeAXFR, nil), dns.RcodeRefused},
+		{"IXFR", question("example.com.", dns.TypeIXFR, nil), dns.RcodeRefused},
+		{"no question", question("example.com.", dns.TypeA, func(m *dns.Msg) { m.Question = nil }), dns.RcodeFormatError},
+		{"two questions", question(nginx(""), dns.TypeA, func(m *dns.Msg) { m.Question = append(m.Question, m.Question[0]) }), dns.RcodeFormatError},
+	} {
+		rec := dnstest.NewRecorder(&test.ResponseWriter{})
+		rcode, err := f.ServeDNS(context.Background(), rec, tc.query)
+		if rcode != tc.rcode || err != nil || rec.Msg != nil {
+			t.Errorf("%s: rcode %s, error %v, reply written %v; want %s for the server to write",
+				tc.name, dns.RcodeToString[rcode], err, rec.Msg != nil, dns.RcodeToString[tc.rcode])
+		}
+	}
+
+	// ANY gets one RRset of the name (RFC 8482 §4.1): A, else AAAA; at the apex
+	// the SOA; at an alias its CNAME.
+	soa := []dns.RR{test.SOA(soaRR)}
+	check(t, f, []test.Case{
+		{Qname: nginx("asia-east1."), Qtype: dns.TypeANY, Answer: []dns.RR{test.A(nginx("asia-east1.") + " 30 IN A 192.0.2.1")}},
+		{Qname: "example.com.", Qtype: dns.TypeANY, Answer: soa},
+		{Qname: "ns1.example.com.", Qtype: dns.TypeANY, Answer: []dns.RR{test.A("ns1.example.com. 30 IN A 192.0.2.53")}},
+		{Qname: "svc.example.com.", Qtype: dns.TypeANY, Ns: soa},
+		{Qname: "www.example.com.", Qtype: dns.TypeANY, Rcode: dns.RcodeNameError, Ns: soa},
+	})
+	cs := seed()
+	cs[1].objs[1] = slice("mynamespace", "nginx", fixture.Unready)
+	fallback, _ := newTestFederation(t, cs)
+	check(t, fallback, []test.Case{
+		{Qname: nginx("europe-west1."), Qtype: dns.TypeANY, Answer: []dns.RR{test.CNAME(nginx("europe-west1.") + " 30 IN CNAME " + nginx(""))}},
+	})
+
 	// Outside the zone: passed to the next plugin.
 	f.Next = test.NextHandler(dns.RcodeBadCookie, nil)
-	m.SetQuestion("example.org.", dns.TypeA)
-	if rcode, _ := f.ServeDNS(context.Background(), &test.ResponseWriter{}, m); rcode != dns.RcodeBadCookie {
+	if rcode, _ := f.ServeDNS(context.Background(), &test.ResponseWriter{}, question("example.org.", dns.TypeA, nil)); rcode != dns.RcodeBadCookie {
 		t.Errorf("out of zone: rcode %d, want the next plugin's", rcode)
 	}
 }
@@ -384,4 +644,30 @@ func TestSeveralEndpointSlices(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, f, nodata)
+}
+
+// BenchmarkServeDNSStatic answers from a snapshot built once from synthetic
+// members, with nothing running beside it: allocations are the query path's
+// alone (BenchmarkServeDNS also counts its informers' late snapshot builds).
+func BenchmarkServeDNSStatic(b *testing.B) {
+	var members []*memberRun
+	for c, r := range []string{"asia-east1", "europe-west1", "us-east1", "us-central1"} {
+		members = append(members, syntheticMember("gce-"+r, r, r+"-b", 1000, c))
+	}
+	f := staticFederation(&builder{zone: "example.com.", fed: "myfederation", ttl: 30, members: members,
+		ns: []nameServer{{name: "ns.dns.example.com.", addrs: mustAddrs("192.0.2.53")}}, soa: soaConfig{mname: "ns.dns.example.com.", rname: "hostmaster.example.com."}})
+	var msgs []*dns.Msg
+	for _, lvl := range []string{"", "europe-west1.", "us-east1-b.", "europe-west1-b.europe-west1.", "mars-north1."} {
+		for s := range 8 {
+			m := new(dns.Msg)
+			m.SetQuestion(fmt.Sprintf("svc-%d.ns.myfederation.svc.%sexample.com.", s, lvl), dns.TypeA)
+			msgs = append(msgs, m)
+		}
+	}
+	ctx := context.Background()
+	w := &discardWriter{}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		f.ServeDNS(ctx, w, msgs[i%len(msgs)])
+	}
 }

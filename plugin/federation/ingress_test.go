@@ -128,6 +128,7 @@ func TestParseIngress(t *testing.T) {
 			member a {
 				kubeconfig `+kc+`
 			}
+			ns ns1.example.com. 192.0.2.53
 			`+tc.lines+`
 		}`)
 		c.ServerBlockKeys = []string{"example.com."}
@@ -135,7 +136,7 @@ func TestParseIngress(t *testing.T) {
 		if tc.errText != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.errText) {
 				t.Errorf("%q: error %v, want %q", tc.lines, err, tc.errText)
-			} else if !strings.Contains(err.Error(), "Testfile:5") {
+			} else if !strings.Contains(err.Error(), "Testfile:6") {
 				t.Errorf("%q: error %v does not name the line", tc.lines, err)
 			}
 			continue

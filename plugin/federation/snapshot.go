@@ -20,9 +20,10 @@ type Snapshot struct {
 	spaces   map[string]int             // namespace -> federated services in it
 	names    map[string]*node           // every other existing name relative to the zone ("" = apex)
 
-	soa  []dns.RR // the SOA, for the authority section of negative answers
-	ns   []dns.RR // the apex NS records
-	glue []dns.RR // their in-zone addresses
+	soa    []dns.RR // the SOA, as the apex answers and a transfer sends it
+	negSOA []dns.RR // the SOA with the negative-caching TTL, for NXDOMAIN and NODATA (RFC 2308 §3)
+	ns     []dns.RR // the apex NS records
+	glue   []dns.RR // their in-zone addresses
 }
 
 // level is one place a service name can be asked for: global, a region or a zone.
@@ -47,13 +48,26 @@ type serviceAnswers struct {
 // is an alias (CNAME) of its parent level's node. Whole answers are assembled
 // from the chain when asked, into the one slice a response needs anyway, so the
 // snapshot stores every record once.
+//
+// A level with addresses of one family only is an alias for the other family
+// when a level above has addresses of it: an IPv4-only client of a level whose
+// shards have only IPv6 ingress follows the CNAME up to where IPv4 addresses
+// are (and the other way round). The choice is precomputed in up; whether the
+// name is an alias is then decided per query type, at no cost.
 type node struct {
 	shards []usableShard // the usable shards the answer is chosen from
 	all    *rrset        // every usable address: what a zone transfer sends
-	answer picker        // nil: no addresses (NODATA)
-	cname  dns.RR        // non-nil: this name is an alias of parent
+	answer picker        // nil: no addresses (NODATA, or an alias when cname is set)
+	cname  dns.RR        // the CNAME to parent: for every type when answer is nil, else for the families in up
 	parent *node
+	up     [2]bool // by family (0 IPv4, 1 IPv6): no address of it here, but above
 }
+
+// Address families, as indices of node.up.
+const (
+	family4 = 0
+	family6 = 1
+)
 
 // emptyNode answers NODATA for every type: empty non-terminals and names with no
 // data of their own.
@@ -69,51 +83,96 @@ const (
 	kindNXDOMAIN answerKind = "nxdomain"
 	kindSERVFAIL answerKind = "servfail"
 	kindRefused  answerKind = "refused"
+	kindNotImp   answerKind = "notimp"
+	kindFormErr  answerKind = "formerr"
 )
 
-// records returns the terminal records of n for the query (following no alias).
-// loc is the client's location when geo answers are on, else nil.
-func (n *node) records(state *request.Request, loc *location, qtype uint16) []dns.RR {
-	if n.answer == nil || (qtype != dns.TypeA && qtype != dns.TypeANY && qtype != dns.TypeAAAA) {
+// alias reports whether n is a CNAME for every type: a level with no usable address.
+func (n *node) alias() bool { return n.cname != nil && n.answer == nil }
+
+// next returns the node a qtype query at n continues at (the CNAME's target), or
+// nil when n answers it itself.
+func (n *node) next(qtype uint16) *node {
+	switch {
+	case n.cname == nil:
 		return nil
+	case n.answer == nil:
+		return n.parent
+	case qtype == dns.TypeA && n.up[family4], qtype == dns.TypeAAAA && n.up[family6]:
+		return n.parent
 	}
-	var set *rrset
-	if g, ok := n.answer.(*geoPicker); ok && loc != nil {
-		set = g.pickAt(state, loc, qtype == dns.TypeAAAA)
-	} else {
-		set = n.answer.pick(state)
-	}
-	if qtype == dns.TypeAAAA {
-		return set.aaaa()
-	}
-	return set.a()
+	return nil
 }
 
-// answer assembles the answer section for qtype into a new slice: the CNAME
+// records returns the terminal records of n for the query (following no alias).
+// loc is the client's location when geo answers are on, else nil. ANY gets one
+// RRset (RFC 8482 §4.1): the A records, or the AAAA records when there are none.
+func (n *node) records(state *request.Request, loc *location, qtype uint16) []dns.RR {
+	if n.answer == nil {
+		return nil
+	}
+	switch qtype {
+	case dns.TypeA:
+		return n.pick(state, loc, false).a()
+	case dns.TypeAAAA:
+		return n.pick(state, loc, true).aaaa()
+	case dns.TypeANY:
+		if set := n.pick(state, loc, false); set.nA > 0 {
+			return set.a()
+		}
+		return n.pick(state, loc, true).aaaa()
+	}
+	return nil
+}
+
+// pick asks n's policy for the records a query of the family gets.
+func (n *node) pick(state *request.Request, loc *location, aaaa bool) *rrset {
+	if g, ok := n.answer.(*geoPicker); ok && loc != nil {
+		return g.pickAt(state, loc, aaaa)
+	}
+	return n.answer.pick(state)
+}
+
+// reply assembles the answer section for qtype into a new slice: the CNAME
 // chain (RFC 1034 §4.3.2: in-zone aliases are chased by the server) and the
 // records at its end. nodata reports an empty end, for the SOA in the authority.
 func (n *node) reply(state *request.Request, loc *location, qtype uint16) (rrs []dns.RR, nodata bool, kind answerKind) {
-	if qtype == dns.TypeCNAME {
-		if n.cname == nil {
+	return n.replyIn(state, loc, qtype, nil)
+}
+
+// replyIn is reply into room when the answer fits, else into a new slice;
+// either way with len == cap.
+func (n *node) replyIn(state *request.Request, loc *location, qtype uint16, room []dns.RR) (rrs []dns.RR, nodata bool, kind answerKind) {
+	if qtype == dns.TypeCNAME || qtype == dns.TypeANY && n.alias() {
+		// The CNAME is the alias's one RRset; a name with addresses owns none.
+		if !n.alias() {
 			return nil, true, kindNODATA
 		}
-		return []dns.RR{n.cname}, false, kindCNAME
+		if len(room) == 0 {
+			room = make([]dns.RR, 1)
+		}
+		return append(room[:0:1], n.cname), false, kindCNAME
 	}
 	size, end := 0, n
-	for ; end.cname != nil; end = end.parent {
+	for x := n.next(qtype); x != nil; x = end.next(qtype) {
 		size++
+		end = x
 	}
 	last := end.records(state, loc, qtype)
 	size += len(last)
 	if size > 0 {
-		rrs = make([]dns.RR, 0, size)
-		for x := n; x.cname != nil; x = x.parent {
+		if size <= len(room) {
+			rrs = room[:0:size]
+		} else {
+			rrs = make([]dns.RR, 0, size)
+		}
+		for x := n; x != end; x = x.next(qtype) {
 			rrs = append(rrs, x.cname)
 		}
 		rrs = append(rrs, last...)
 	}
 	switch {
-	case n.cname != nil:
+	case end != n:
 		kind = kindCNAME
 	case len(last) > 0:
 		kind = kindA

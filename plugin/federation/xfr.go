@@ -17,8 +17,10 @@ const firstSnapshotSlack = 5 * time.Second
 
 // Transfer implements transfer.Transferer: the zone as it is in the published
 // snapshot (see journal.go), for secondaries and for rendering a zone file of
-// the same answers. Levels that fall back are sent as their CNAME; empty
-// non-terminals have no records. An IXFR from a serial the journal reaches gets
+// the same answers. Levels that fall back are sent as their CNAME; a level with
+// addresses of one family only is sent with those addresses (a name cannot own
+// a CNAME beside them), and its fallback for the other family is made when it
+// is queried. Empty non-terminals have no records. An IXFR from a serial the journal reaches gets
 // the differences since (RFC 1995); from an older one, the whole zone.
 //
 // A transfer asked for before the first snapshot (members still syncing) waits
@@ -76,10 +78,10 @@ func (f *Federation) Transfer(zone string, serial uint32) (<-chan []dns.RR, erro
 // back, else every usable address (no answer policy applies to a secondary).
 func nodeRecords(n *node) []dns.RR {
 	switch {
-	case n.cname != nil:
-		return []dns.RR{n.cname}
 	case n.all != nil:
 		return n.all.rrs
+	case n.cname != nil:
+		return []dns.RR{n.cname}
 	}
 	return nil
 }

@@ -101,3 +101,36 @@ func TestTransferBeforeFirstSnapshot(t *testing.T) {
 		t.Errorf("transfer after the first snapshot: %v", rrs)
 	}
 }
+
+// TestTransferFamilyFallback: a level with addresses of one family is sent with
+// them, not as a CNAME (a name cannot own both); the fallback of the other
+// family is made at query time.
+func TestTransferFamilyFallback(t *testing.T) {
+	cs := seed()
+	cs[1].objs[0] = fixture.Service("mynamespace", "nginx", "myfederation", "2001:db8::2") // europe: IPv6 only
+	f, _ := newTestFederation(t, cs)
+	ch, err := f.Transfer("example.com.", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for part := range ch {
+		for _, rr := range part {
+			lines = append(lines, rr.String())
+		}
+	}
+	text := strings.Join(lines, "\n")
+	for _, want := range []string{
+		nginx("europe-west1.") + "\t30\tIN\tAAAA\t2001:db8::2",
+		nginx("europe-west1-b.") + "\t30\tIN\tAAAA\t2001:db8::2",
+		nginx("") + "\t30\tIN\tAAAA\t2001:db8::2",
+		nginx("asia-east1.") + "\t30\tIN\tA\t192.0.2.1",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("transfer lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "CNAME") {
+		t.Errorf("transfer has a CNAME beside addresses:\n%s", text)
+	}
+}

@@ -303,3 +303,57 @@ func healthyAt(t testing.TB, d *lab.CoreDNS) {
 		}
 	}
 }
+
+// TestNegativeAnswers checks the lab's negative answers as a caching resolver
+// reads them: the names above each in-zone name server exist (NODATA, not an
+// NXDOMAIN that would cut the name server off, RFC 8020), and the SOA of
+// NXDOMAIN and NODATA carries min(TTL, MINIMUM) (RFC 2308 §3).
+func TestNegativeAnswers(t *testing.T) {
+	apex := lab.SeedDomain + "."
+	r, err := exchange(apex, dns.TypeSOA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Answer) != 1 {
+		t.Fatalf("SOA %s: %s", apex, r)
+	}
+	soa := r.Answer[0].(*dns.SOA)
+	negTTL := min(soa.Hdr.Ttl, soa.Minttl)
+
+	r, err = exchange(apex, dns.TypeNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var above []string
+	for _, rr := range r.Answer {
+		ns := strings.ToLower(rr.(*dns.NS).Ns)
+		if !dns.IsSubDomain(apex, ns) || ns == apex {
+			continue
+		}
+		labels := dns.SplitDomainName(strings.TrimSuffix(ns, "."+apex))
+		for i := 1; i < len(labels); i++ {
+			above = append(above, strings.Join(labels[i:], ".")+"."+apex)
+		}
+	}
+	for _, name := range above {
+		expect(t, name, dns.TypeA, nodata())
+	}
+
+	for _, tc := range []struct {
+		name  string
+		qtype uint16
+	}{
+		{"no-such-name." + apex, dns.TypeA},
+		{globalName(), dns.TypeTXT},
+		{"svc." + apex, dns.TypeA},
+	} {
+		r, err := exchange(tc.name, tc.qtype)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Ns) != 1 || r.Ns[0].Header().Rrtype != dns.TypeSOA || r.Ns[0].Header().Ttl != negTTL {
+			t.Errorf("%s %s: want the SOA with TTL %d in the authority\n%s", tc.name, dns.TypeToString[tc.qtype], negTTL, r)
+		}
+	}
+	t.Logf("SOA TTL %d MINIMUM %d; names above in-zone name servers: %v", soa.Hdr.Ttl, soa.Minttl, above)
+}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/coredns-fed/coredns-fed/internal/lab"
 )
 
 // rawExchange sends b over UDP to coredns-fed and returns the reply, or nil when
@@ -92,18 +94,92 @@ func TestMalformedQueries(t *testing.T) {
 		t.Errorf("class CH: rcode %s with %d answers, want REFUSED and none", dns.RcodeToString[r.Rcode], len(r.Answer))
 	}
 
-	// ANY is answered like A.
+	// ANY gets one RRset (RFC 8482): the A records of a level, the SOA at the apex.
 	r, err = exchange(globalName(), dns.TypeANY)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 || r.Answer[0].Header().Rrtype != dns.TypeA {
-		t.Errorf("ANY: %s", r)
+	if err := match(r, positive(as(globalName(), fed.Clusters()...)...)); err != nil {
+		t.Errorf("ANY: %v\n%s", err, r)
 	}
+	r, err = exchange(lab.SeedDomain+".", dns.TypeANY)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Answer) != 1 || r.Answer[0].Header().Rrtype != dns.TypeSOA {
+		t.Errorf("ANY at the apex: want the SOA alone\n%s", r)
+	}
+
+	testOddQueries(t)
 
 	// The server still answers normally.
 	r = rawExchange(t, good)
 	if r == nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
 		t.Errorf("after the malformed queries: %v", r)
+	}
+}
+
+// testOddQueries sends well-formed queries that the zone does not answer with
+// data, over UDP (and TCP for transfers): each gets the rcode its RFC gives,
+// never SERVFAIL.
+func testOddQueries(t *testing.T) {
+	apex := lab.SeedDomain + "."
+	query := func(name string, qtype uint16, edit func(*dns.Msg)) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetQuestion(name, qtype)
+		if edit != nil {
+			edit(m)
+		}
+		return m
+	}
+	class := func(c uint16) func(*dns.Msg) { return func(m *dns.Msg) { m.Question[0].Qclass = c } }
+	opcode := func(op int) func(*dns.Msg) { return func(m *dns.Msg) { m.Opcode = op } }
+	edns := func(version uint8, opts ...dns.EDNS0) func(*dns.Msg) {
+		return func(m *dns.Msg) {
+			m.SetEdns0(1232, false)
+			o := m.IsEdns0()
+			o.SetVersion(version)
+			o.Option = opts
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		net   string
+		query *dns.Msg
+		rcode int
+	}{
+		// A NOTIFY reaches the plugins (CoreDNS accepts it for secondaries): this
+		// zone has no primary to hear from.
+		{"NOTIFY", "udp", query(apex, dns.TypeSOA, opcode(dns.OpcodeNotify)), dns.RcodeNotImplemented},
+		{"UPDATE", "udp", query(apex, dns.TypeSOA, opcode(dns.OpcodeUpdate)), dns.RcodeNotImplemented},
+		{"class ANY", "udp", query(globalName(), dns.TypeA, class(dns.ClassANY)), dns.RcodeRefused},
+		{"class NONE", "udp", query(globalName(), dns.TypeA, class(dns.ClassNONE)), dns.RcodeRefused},
+		// Without the transfer plugin: a secondary is told it may not transfer.
+		{"AXFR over TCP", "tcp", query(apex, dns.TypeAXFR, nil), dns.RcodeRefused},
+		{"AXFR over UDP", "udp", query(apex, dns.TypeAXFR, nil), dns.RcodeRefused},
+		{"IXFR", "tcp", query(apex, dns.TypeIXFR, nil), dns.RcodeRefused},
+		{"EDNS version 1", "udp", query(globalName(), dns.TypeA, edns(1)), dns.RcodeBadVers},
+		{"unknown EDNS option", "udp", query(globalName(), dns.TypeA, edns(0, &dns.EDNS0_LOCAL{Code: 65001, Data: []byte{1, 2, 3}})), dns.RcodeSuccess},
+	} {
+		c := &dns.Client{Net: tc.net, Timeout: 2 * time.Second}
+		r, _, err := c.Exchange(tc.query, dnsAddr)
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if r.Rcode != tc.rcode || (tc.rcode != dns.RcodeSuccess && len(r.Answer) > 0) {
+			t.Errorf("%s: rcode %s with %d answers, want %s\n%s", tc.name, dns.RcodeToString[r.Rcode], len(r.Answer), dns.RcodeToString[tc.rcode], r)
+		}
+	}
+
+	// A message with the QR bit set is a response: no reply at all.
+	m := query(globalName(), dns.TypeA, func(m *dns.Msg) { m.Response = true })
+	m.Id = 4243
+	b, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := rawExchange(t, b); r != nil {
+		t.Errorf("QR set: got a reply, want none\n%s", r)
 	}
 }
