@@ -57,6 +57,8 @@ type Federation struct {
 	health   HealthChecker
 	policy   policy
 	runs     []*memberRun
+	changes  *changeLog // the last changes, kept when a status listener shows them (status.go)
+	status   string     // the status listener's address; empty: none
 
 	key    string      // the configuration, for reloads (reload.go)
 	engine *Federation // the Federation whose members and build loop this one answers from
@@ -192,8 +194,10 @@ func (f *Federation) rebuild(bump bool) *Snapshot {
 		zone: f.Zone, fed: f.Fed, ttl: f.TTL, soa: f.soa, ns: f.ns,
 		members: f.runs, usable: f.usable, policy: f.policy, server: f.server, namespaces: f.Namespaces,
 	}
-	s := b.build(f.snapshot.Load(), dirty, all, bump)
+	prev := f.snapshot.Load()
+	s := b.build(prev, dirty, all, bump)
 	f.snapshot.Store(s)
+	f.noteChanges(prev, s)
 	for _, w := range watchers {
 		w()
 	}

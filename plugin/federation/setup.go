@@ -48,9 +48,15 @@ func setup(c *caddy.Controller) error {
 		}
 		f.server = ServerLabel(cfg)
 		f.startup(key)
+		if f.status != "" {
+			return startStatus(f.status, f.engine)
+		}
 		return nil
 	})
 	c.OnShutdown(func() error {
+		if f.status != "" {
+			stopStatus(f.status)
+		}
 		f.shutdown()
 		return nil
 	})
@@ -187,6 +193,12 @@ func parse(c *caddy.Controller) (*Federation, error) {
 				} else {
 					f.StartupTimeout = d
 				}
+			case "status":
+				addr, err := parseStatus(c, c.RemainingArgs())
+				if err != nil {
+					return nil, err
+				}
+				f.status, f.changes = addr, &changeLog{}
 			default:
 				return nil, c.Errf("unknown option %q", opt)
 			}
