@@ -5,7 +5,7 @@
 GO       ?= go
 BIN      := $(CURDIR)/bin
 KUBE_VERSION := v1.34.4
-APT_PKGS := etcd-server:etcd bind9-dnsutils:dig curl:curl
+APT_PKGS := etcd-server:etcd bind9-dnsutils:dig curl:curl chromium:chromium
 
 export PATH := $(BIN):$(PATH)
 
