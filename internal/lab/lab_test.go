@@ -72,7 +72,7 @@ func TestCorefile(t *testing.T) {
 		{Name: "a", ReaderKubeconfig: "/lab/a/reader.kubeconfig"},
 		{Name: "b", ReaderKubeconfig: "/lab/b/reader.kubeconfig"},
 	}
-	got := l.corefile(Ports{DNS: 1053, Health: 1080, Ready: 1181, Metrics: 1153}, Variant{
+	got := l.corefile(Ports{DNS: 1053, Health: 1080, Ready: 1181, Metrics: 1153, Status: 1054}, Variant{
 		ShardHealth: []string{"probe off"},
 		Kubeconfigs: map[string]string{"b": "/tmp/minted.kubeconfig b"},
 	})
@@ -89,6 +89,7 @@ func TestCorefile(t *testing.T) {
             kubeconfig /tmp/minted.kubeconfig b
         }
         ttl 5
+        status 127.0.0.1:1054
     }
     log
     ready 127.0.0.1:1181
