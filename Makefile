@@ -55,7 +55,7 @@ unit:
 # integration starts one lab (etcd, four kube-apiservers, coredns-fed on
 # loopback) for the whole test binary; see test/integration/README.md. The
 # status page is tested in a headless Chromium.
-TEST_APT_PKGS := chromium:chromium
+TEST_APT_PKGS := chromium:chromium unbound:unbound bind9-dnsutils:delv
 
 integration: tools build
 	@$(MAKE) --no-print-directory apt APT_PKGS="$(TEST_APT_PKGS)"
