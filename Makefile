@@ -54,8 +54,12 @@ unit:
 	$(GO) test -race ./plugin/... ./cmd/...
 
 # integration starts one lab (etcd, four kube-apiservers, coredns-fed on
-# loopback) for the whole test binary; see test/integration/README.md.
+# loopback) for the whole test binary; see test/integration/README.md. The
+# status page is tested in a headless Chromium.
+TEST_APT_PKGS := chromium:chromium unbound:unbound bind9-dnsutils:delv
+
 integration: tools build
+	@$(MAKE) --no-print-directory apt APT_PKGS="$(TEST_APT_PKGS)"
 	$(GO) test -count=1 -timeout 30m ./test/integration/...
 
 test: fmt-check vet unit integration

@@ -1,9 +1,14 @@
 // Command coredns-fed is a CoreDNS build that adds the federation and shardhealth
 // plugins to the standard ones. It drops the cloud-provider backends (route53,
 // azure, clouddns, etcd, nomad) that a federation server does not need.
+//
+// "coredns-fed explain [-status ADDRESS] NAME [CLIENT]" asks a running server's
+// status listener why NAME gets its answer (explain.go).
 package main
 
 import (
+	"os"
+
 	_ "github.com/coredns/caddy/onevent"
 	_ "github.com/coredns/coredns/plugin/acl"
 	_ "github.com/coredns/coredns/plugin/any"
@@ -116,5 +121,8 @@ func init() {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "explain" {
+		os.Exit(explain(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	coremain.Run()
 }

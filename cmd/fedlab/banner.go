@@ -71,6 +71,12 @@ func printBanner(w io.Writer, info labInfo, foreground bool) {
 	tw.Flush()
 
 	fmt.Fprintf(w, "\nLook inside:\n")
+	if info.StatusURL != "" {
+		statusAddr := strings.TrimSuffix(strings.TrimPrefix(info.StatusURL, "http://"), "/")
+		fmt.Fprintf(w, "  %s\t(the live status page; JSON at %sstatus.json)\n", info.StatusURL, info.StatusURL)
+		fmt.Fprintf(w, "  %s explain -status %s %s 192.0.2.1\t# why this answer\n",
+			relPath(filepath.Join(filepath.Dir(fedlabCommand()), "coredns-fed")), statusAddr, zone)
+	}
 	fmt.Fprintf(w, "  kubectl --kubeconfig %s --context %s get svc,endpointslices,nodes -A\n", rel(info.Kubeconfig), example.Name)
 	fmt.Fprintf(w, "  curl -s %s | grep -E 'coredns_(federation|shardhealth)_'\n", info.MetricsURL)
 	fmt.Fprintf(w, "  Corefile %s, log %s\n", rel(info.Corefile), rel(info.CorednsLog))

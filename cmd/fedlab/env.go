@@ -19,6 +19,7 @@ type labInfo struct {
 	Kubeconfig                      string
 	Corefile, CorednsLog            string
 	HealthURL, ReadyURL, MetricsURL string
+	StatusURL                       string
 	Clusters                        []clusterInfo
 }
 
@@ -44,6 +45,7 @@ func (s *session) info() labInfo {
 		HealthURL:  s.dns.HealthURL,
 		ReadyURL:   s.dns.ReadyURL,
 		MetricsURL: s.dns.MetricsURL,
+		StatusURL:  s.dns.StatusURL,
 	}
 	for _, c := range s.lab.Clusters() {
 		info.Clusters = append(info.Clusters, clusterInfo{
@@ -91,6 +93,7 @@ func writeEnvInfo(path string, info labInfo) error {
 		{"FEDLAB_HEALTH_URL", info.HealthURL},
 		{"FEDLAB_READY_URL", info.ReadyURL},
 		{"FEDLAB_METRICS_URL", info.MetricsURL},
+		{"FEDLAB_STATUS_URL", info.StatusURL},
 	}
 	var names []string
 	for _, c := range info.Clusters {
@@ -148,6 +151,7 @@ func loadEnv(dir string) (labInfo, error) {
 		HealthURL:  vars["FEDLAB_HEALTH_URL"],
 		ReadyURL:   vars["FEDLAB_READY_URL"],
 		MetricsURL: vars["FEDLAB_METRICS_URL"],
+		StatusURL:  vars["FEDLAB_STATUS_URL"],
 	}
 	for _, name := range strings.Fields(vars["FEDLAB_CLUSTERS"]) {
 		n := envName(name)

@@ -31,15 +31,19 @@ type CoreDNS struct {
 	// HealthURL, ReadyURL and MetricsURL are the health, ready and
 	// prometheus plugins' endpoints.
 	HealthURL, ReadyURL, MetricsURL string
+	// StatusURL is the federation's status page (the status option); its
+	// JSON is at StatusURL + "status.json".
+	StatusURL string
 
 	lab  *Lab
 	proc *Process
 }
 
 // Ports are the loopback ports of one coredns-fed: DNS over UDP and TCP,
-// and the health, ready and prometheus plugins.
+// the health, ready and prometheus plugins, and the federation's status
+// listener.
 type Ports struct {
-	DNS, Health, Ready, Metrics int
+	DNS, Health, Ready, Metrics, Status int
 }
 
 // Variant describes another coredns-fed serving the lab's federation, with
@@ -97,6 +101,7 @@ func (l *Lab) corefile(p Ports, v Variant) string {
 	if l.cfg.Geo {
 		fmt.Fprintf(&b, "        geo %s\n", l.GeoDatabase())
 	}
+	fmt.Fprintf(&b, "        status %s\n", HostPort(Loopback, p.Status))
 	fmt.Fprintf(&b, "    }\n")
 	for _, line := range append(slices.Clone(l.cfg.ServerOptions), v.ServerOptions...) {
 		fmt.Fprintf(&b, "    %s\n", line)
@@ -176,7 +181,7 @@ func (l *Lab) startCoreDNS(ctx context.Context, name string, render func(Ports) 
 	if p.DNS, err = FreeDNSPort(); err != nil {
 		return nil, err
 	}
-	for _, port := range []*int{&p.Health, &p.Ready, &p.Metrics} {
+	for _, port := range []*int{&p.Health, &p.Ready, &p.Metrics, &p.Status} {
 		if *port, err = FreePort(); err != nil {
 			return nil, err
 		}
@@ -192,6 +197,7 @@ func (l *Lab) startCoreDNS(ctx context.Context, name string, render func(Ports) 
 		HealthURL:  "http://" + HostPort(Loopback, p.Health) + "/health",
 		ReadyURL:   "http://" + HostPort(Loopback, p.Ready) + "/ready",
 		MetricsURL: "http://" + HostPort(Loopback, p.Metrics) + "/metrics",
+		StatusURL:  "http://" + HostPort(Loopback, p.Status) + "/",
 		lab:        l,
 	}
 	if err := os.WriteFile(d.Corefile, []byte(render(p)), 0o644); err != nil {

@@ -72,7 +72,7 @@ func TestCorefile(t *testing.T) {
 		{Name: "a", ReaderKubeconfig: "/lab/a/reader.kubeconfig"},
 		{Name: "b", ReaderKubeconfig: "/lab/b/reader.kubeconfig"},
 	}
-	got := l.corefile(Ports{DNS: 1053, Health: 1080, Ready: 1181, Metrics: 1153}, Variant{
+	got := l.corefile(Ports{DNS: 1053, Health: 1080, Ready: 1181, Metrics: 1153, Status: 1054}, Variant{
 		ShardHealth: []string{"probe off"},
 		Kubeconfigs: map[string]string{"b": "/tmp/minted.kubeconfig b"},
 	})
@@ -90,6 +90,7 @@ func TestCorefile(t *testing.T) {
         }
         ttl 5
         ns ns1.example.com. 127.0.0.1
+        status 127.0.0.1:1054
     }
     log
     ready 127.0.0.1:1181
@@ -102,7 +103,7 @@ func TestCorefile(t *testing.T) {
 		t.Errorf("corefile:\n%s\nwant:\n%s", got, want)
 	}
 	got = l.corefile(Ports{}, Variant{FederationOptions: []string{"ingress allow 127.9.1.1"}})
-	if !strings.Contains(got, "        ingress allow 127.9.1.1\n        ns ns1.example.com. 127.0.0.1\n    }") || strings.Contains(got, "ttl 5") {
+	if !strings.Contains(got, "        ingress allow 127.9.1.1\n        ns ns1.example.com. 127.0.0.1\n        status 127.0.0.1:0\n    }") || strings.Contains(got, "ttl 5") {
 		t.Errorf("a Variant's FederationOptions do not replace the lab's:\n%s", got)
 	}
 }

@@ -61,6 +61,8 @@ type Federation struct {
 	geo      *geo // nil: the global name answers every region
 	runs     []*memberRun
 	refused  ingressLog // used by the build loop only
+	changes  *changeLog // the last changes, kept when a status listener shows them (status.go)
+	status   string     // the status listener's address; empty: none
 
 	journal  journal     // the snapshot secondaries see, and its recent history
 	notifier notifier    // the transfer plugin of the block, or nil
@@ -206,7 +208,8 @@ func (f *Federation) rebuild(bump bool) *Snapshot {
 		members: f.runs, usable: f.usable, policy: f.policy, geo: f.geo, server: f.server, namespaces: f.Namespaces,
 		ingress: f.Ingress, refused: &f.refused,
 	}
-	s := b.build(f.snapshot.Load(), dirty, all, bump)
+	prev := f.snapshot.Load()
+	s := b.build(prev, dirty, all, bump)
 	f.snapshot.Store(s)
 	if !s.bumpPending && f.journal.publish(s) && f.notifier != nil {
 		// Secondaries ask for the new serial (RFC 1996); notify retries and
@@ -222,6 +225,7 @@ func (f *Federation) rebuild(bump bool) *Snapshot {
 	default:
 		close(f.built) // only the build loop closes it
 	}
+	f.noteChanges(prev, s)
 	for _, w := range watchers {
 		w()
 	}

@@ -51,9 +51,15 @@ func setup(c *caddy.Controller) error {
 			f.notifier = t // its "to" addresses get a NOTIFY at every new serial
 		}
 		f.startup(key)
+		if f.status != "" {
+			return startStatus(f.status, f.engine)
+		}
 		return nil
 	})
 	c.OnShutdown(func() error {
+		if f.status != "" {
+			stopStatus(f.status)
+		}
 		f.shutdown()
 		return nil
 	})
@@ -205,6 +211,12 @@ func parse(c *caddy.Controller) (*Federation, error) {
 					return nil, err
 				}
 				f.Ingress = append(f.Ingress, rules...)
+			case "status":
+				addr, err := parseStatus(c, c.RemainingArgs())
+				if err != nil {
+					return nil, err
+				}
+				f.status, f.changes = addr, &changeLog{}
 			default:
 				return nil, c.Errf("unknown option %q", opt)
 			}

@@ -56,7 +56,7 @@ func command(t testing.TB, env []string, name string, args ...string) (string, s
 func TestDeployDryRun(t *testing.T) {
 	requireKubectl(t)
 	c := fed.Clusters()[0]
-	for _, dir := range []string{"deploy/member", "deploy/base", "deploy/overlays/seed"} {
+	for _, dir := range []string{"deploy/member", "deploy/base", "deploy/overlays/seed", "deploy/overlays/signed"} {
 		t.Run(dir, func(t *testing.T) {
 			stdout, stderr, err := command(t, nil, "kubectl", "--kubeconfig", c.AdminKubeconfig,
 				"apply", "--dry-run=server", "-k", dir)
