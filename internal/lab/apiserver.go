@@ -18,8 +18,8 @@ const apiserverReadyTimeout = 3 * time.Minute
 
 // apiserverArgs returns the flags of a member's kube-apiserver. They are
 // fixed at setup, so a stopped server restarts on the same port and data.
-func apiserverArgs(c *Cluster, etcdURL string, index int) []string {
-	return []string{
+func apiserverArgs(c *Cluster, etcdURL string, index int, audit bool) []string {
+	args := []string{
 		"--etcd-servers", etcdURL,
 		"--etcd-prefix", fmt.Sprintf("/fedlab/%d-%s", index, c.Name),
 		"--bind-address", Loopback,
@@ -40,14 +40,42 @@ func apiserverArgs(c *Cluster, etcdURL string, index int) []string {
 		"--profiling=false",
 		"--shutdown-watch-termination-grace-period", "2s",
 	}
+	if audit {
+		args = append(args,
+			"--audit-policy-file", c.auditPolicyPath(),
+			"--audit-log-path", c.auditLogPath(),
+			"--audit-log-format", "json",
+		)
+	}
+	return args
 }
+
+func (c *Cluster) auditPolicyPath() string { return filepath.Join(c.dir, "audit-policy.yaml") }
+func (c *Cluster) auditLogPath() string    { return filepath.Join(c.dir, "audit.log") }
+
+// auditPolicy records every list and watch request of a ServiceAccount when
+// it arrives, and nothing else: enough to count a client's relists.
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["ResponseStarted", "ResponseComplete", "Panic"]
+rules:
+- level: Metadata
+  verbs: ["list", "watch"]
+  userGroups: ["system:serviceaccounts"]
+- level: None
+`
 
 // prepareAPIServer writes what a member's kube-apiserver reads at start:
 // serving certificate, ServiceAccount key and the static token file that
 // holds the lab's admin token.
-func prepareAPIServer(c *Cluster, ca *authority, adminToken string) error {
+func prepareAPIServer(c *Cluster, ca *authority, adminToken string, audit bool) error {
 	if err := os.MkdirAll(c.certDir(), 0o755); err != nil {
 		return err
+	}
+	if audit {
+		if err := os.WriteFile(c.auditPolicyPath(), []byte(auditPolicy), 0o644); err != nil {
+			return err
+		}
 	}
 	if err := ca.writeServing(filepath.Join(c.certDir(), "apiserver.crt"), filepath.Join(c.certDir(), "apiserver.key"), c.Name); err != nil {
 		return err

@@ -1,0 +1,70 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/coredns-fed/coredns-fed/internal/lab"
+	"github.com/coredns-fed/coredns-fed/test/chaos"
+)
+
+// The short form of each scenario of `make chaos` (test/chaos), on the shared
+// lab: a few seconds each, with a query load running and every answer checked
+// against the state the scenario set. Only correctness is asserted here; the
+// throughput and timing figures belong to docs/reliability.md.
+
+// chaosEnv adds n federated Services for a scenario to every member and
+// removes them when the test ends.
+func chaosEnv(t *testing.T, prefix string, n int) *chaos.Env {
+	t.Helper()
+	env := &chaos.Env{Lab: fed, Logf: t.Logf}
+	for i := range n {
+		name := fmt.Sprintf("%s-%d", prefix, i)
+		do(t, "adding "+name, func(ctx context.Context) error { return fed.AddService(ctx, name) })
+		env.Services = append(env.Services, name)
+	}
+	t.Cleanup(func() {
+		for _, name := range env.Services {
+			do(t, "removing "+name, func(ctx context.Context) error { return fed.RemoveService(ctx, name) })
+		}
+	})
+	return env
+}
+
+// assertRight fails the test for every answer of tally that contradicts the
+// scenario's state or is a SERVFAIL.
+func assertRight(t *testing.T, what string, tally chaos.Tally) {
+	t.Helper()
+	t.Logf("%s: %s", what, tally)
+	if tally.Queries == 0 {
+		t.Errorf("%s: no queries", what)
+	}
+	if tally.Wrong > 0 || tally.ServFail > 0 || tally.SerialBack > 0 {
+		t.Errorf("%s: %d contradicting answers, %d SERVFAIL, %d SOA serials back; first: %q",
+			what, tally.Wrong, tally.ServFail, tally.SerialBack, tally.Examples)
+	}
+}
+
+func TestChaosChurn(t *testing.T) {
+	healthy(t)
+	env := chaosEnv(t, "churn", 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := chaos.Churn(ctx, env, fed.DNS(), chaos.ChurnOptions{
+		Rate: 40, Idle: 2 * time.Second, Duration: 4 * time.Second,
+		Workers: 2, Writers: 1, Bound: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Updates == 0 {
+		t.Error("no EndpointSlice updates")
+	}
+	assertRight(t, "idle", res.Idle)
+	assertRight(t, "churn", res.Churn)
+	healthy(t)
+}
+
+var _ = lab.SeedDomain
