@@ -67,4 +67,42 @@ func TestChaosChurn(t *testing.T) {
 	healthy(t)
 }
 
-var _ = lab.SeedDomain
+func TestChaosAPIServerKill(t *testing.T) {
+	healthy(t)
+	env := chaosEnv(t, "kill", 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	const staleAfter = 2 * time.Second
+	unprobed, err := fed.StartVariant(ctx, "chaos-unprobed", lab.Variant{
+		FederationOptions: []string{fmt.Sprintf("stale_after %s", staleAfter), lab.SeedIngressAllow},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unprobed.Stop()
+	const member = "gce-asia-east1"
+	t.Cleanup(func() {
+		do(t, "starting "+member, func(ctx context.Context) error { return fed.StartAPIServer(ctx, member) })
+	})
+	res, err := chaos.KillAPIServer(ctx, env, fed.DNS(), chaos.KillOptions{
+		Member: member, Before: time.Second, Down: 5 * time.Second, After: 2 * time.Second,
+		Workers: 1, Bound: time.Second, Unprobed: unprobed, StaleAfter: staleAfter,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []chaos.ServerView{res.Probed, *res.Unprobed} {
+		if f := v.Others.Failed(); f > 0 {
+			t.Errorf("%s: %d answers for the other members' names failed: %s", v.Server, f, v.Others)
+		}
+		assertRight(t, v.Server+", "+member+"'s names", v.Hit)
+		assertRight(t, v.Server+", global names", v.Global)
+	}
+	if res.DroppedMs < 0 {
+		t.Errorf("the unprobed server never dropped %s's shards (stale_after %s)", member, staleAfter)
+	}
+	if res.ReturnMs < 0 {
+		t.Errorf("the unprobed server never answered %s's shards again", member)
+	}
+	healthy(t)
+}
