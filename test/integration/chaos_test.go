@@ -106,3 +106,33 @@ func TestChaosAPIServerKill(t *testing.T) {
 	}
 	healthy(t)
 }
+
+func TestChaosCoreDNSRestart(t *testing.T) {
+	healthy(t)
+	env := chaosEnv(t, "restart", 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	d, err := fed.StartVariant(ctx, "chaos-restart", lab.Variant{
+		ShardHealth:   lab.SeedShardHealth(),
+		ServerOptions: []string{"reload 2s 1s"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop()
+	res, err := chaos.RestartCoreDNS(ctx, env, d, chaos.RestartOptions{Workers: 2, Settle: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertRight(t, "reloads", res.Reload)
+	if f := res.Reload.Failed(); f > 0 {
+		t.Errorf("%d answers failed across the reloads", f)
+	}
+	assertRight(t, "after the cold restart was ready", res.AfterReady)
+	if res.BeforeReady.Wrong > 0 {
+		t.Errorf("before ready: %d contradicting answers: %q", res.BeforeReady.Wrong, res.BeforeReady.Examples)
+	}
+	if res.SOA.SerialBack > 0 {
+		t.Errorf("the SOA serial went back: %q", res.SOA.Examples)
+	}
+}
