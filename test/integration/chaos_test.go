@@ -136,3 +136,24 @@ func TestChaosCoreDNSRestart(t *testing.T) {
 		t.Errorf("the SOA serial went back: %q", res.SOA.Examples)
 	}
 }
+
+func TestChaosAmplification(t *testing.T) {
+	env := chaosEnv(t, "amp", 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	d, err := fed.StartVariant(ctx, "chaos-amp", lab.Variant{FederationOptions: []string{lab.SeedIngressAllow}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop()
+	res, err := chaos.Amplification(ctx, env, d, chaos.AmpOptions{Service: env.Services[0], Addresses: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range res.Violations {
+		t.Error(v)
+	}
+	if top := res.Rows[0]; top.TCPBytes <= 1232 {
+		t.Errorf("the largest answer (%s %s) is %d bytes: nothing needed truncating", top.Name, top.Type, top.TCPBytes)
+	}
+}
