@@ -148,16 +148,24 @@ func (l *Lab) AuditLog(cluster string) (string, error) {
 // EtcdURL is the client URL of the lab's etcd.
 func (l *Lab) EtcdURL() string { return l.etcd.clientURL }
 
-// RestartEtcd stops the lab's etcd (SIGKILL when kill is set, else SIGTERM)
-// and starts it again on the same ports and data, and waits until it is
-// healthy. Every member's kube-apiserver loses its storage meanwhile.
-func (l *Lab) RestartEtcd(ctx context.Context, kill bool) error {
+// StopEtcd stops the lab's etcd, with SIGKILL when kill is set (else
+// SIGTERM); its data stays for StartEtcd. Every member's kube-apiserver
+// loses its storage meanwhile.
+func (l *Lab) StopEtcd(kill bool) {
 	if kill {
 		l.etcd.proc.Kill()
 	} else {
 		l.etcd.proc.Stop()
 	}
 	l.logf("etcd stopped")
+}
+
+// StartEtcd starts the lab's etcd again on the same ports and data, and
+// waits until it is healthy.
+func (l *Lab) StartEtcd(ctx context.Context) error {
+	if l.etcd.proc.PID() != 0 {
+		return nil
+	}
 	if err := l.etcd.proc.Start(); err != nil {
 		return err
 	}

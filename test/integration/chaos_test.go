@@ -157,3 +157,31 @@ func TestChaosAmplification(t *testing.T) {
 		t.Errorf("the largest answer (%s %s) is %d bytes: nothing needed truncating", top.Name, top.Type, top.TCPBytes)
 	}
 }
+
+func TestChaosEtcdAndWatchExpiry(t *testing.T) {
+	healthy(t)
+	env := chaosEnv(t, "etcd", 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	const member = "gce-us-east1"
+	t.Cleanup(func() {
+		do(t, "starting etcd", fed.StartEtcd)
+		do(t, "starting "+member, func(ctx context.Context) error { return fed.StartAPIServer(ctx, member) })
+	})
+	res, err := chaos.RestartEtcd(ctx, env, fed.DNS(), chaos.EtcdOptions{
+		Member: member, Down: 2 * time.Second, Settle: time.Second, Workers: 2, Bound: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		what  string
+		tally chaos.Tally
+	}{{"etcd restart", res.Restart}, {"watch expiry", res.Expiry}} {
+		assertRight(t, c.what, c.tally)
+		if f := c.tally.Failed(); f > 0 {
+			t.Errorf("%s: %d answers failed", c.what, f)
+		}
+	}
+	healthy(t)
+}
