@@ -81,6 +81,10 @@ type KillResult struct {
 type Requests struct {
 	Lists   int `json:"lists"`
 	Watches int `json:"watches"`
+	// WatchLists are watches that ask for the initial events (a streaming
+	// list); client-go tries one before each list, and falls back to the
+	// list when the server does not serve it.
+	WatchLists int `json:"watch_lists"`
 }
 
 // KillAPIServer SIGKILLs a member's kube-apiserver under load and starts it
@@ -270,13 +274,11 @@ func firstDirect(l *Load, answers []Answer, m int, since time.Duration, direct b
 }
 
 // auditFrom marks the member's audit log where it ends now, and returns a
-// function counting the list and watch requests written after the mark. A
-// list is a "list" request or a watch that asks for the initial events (a
-// streaming list).
+// function counting the list and watch requests written after the mark.
 func auditFrom(l *lab.Lab, member string) func() Requests {
 	path, err := l.AuditLog(member)
 	if err != nil {
-		return func() Requests { return Requests{-1, -1} }
+		return func() Requests { return Requests{-1, -1, -1} }
 	}
 	var offset int64
 	if fi, err := os.Stat(path); err == nil {
@@ -285,11 +287,11 @@ func auditFrom(l *lab.Lab, member string) func() Requests {
 	return func() Requests {
 		f, err := os.Open(path)
 		if err != nil {
-			return Requests{-1, -1}
+			return Requests{-1, -1, -1}
 		}
 		defer f.Close()
 		if _, err := f.Seek(offset, io.SeekStart); err != nil {
-			return Requests{-1, -1}
+			return Requests{-1, -1, -1}
 		}
 		var r Requests
 		sc := bufio.NewScanner(f)
@@ -304,8 +306,10 @@ func auditFrom(l *lab.Lab, member string) func() Requests {
 				continue
 			}
 			switch {
-			case ev.Verb == "list", ev.Verb == "watch" && strings.Contains(ev.RequestURI, "sendInitialEvents=true"):
+			case ev.Verb == "list":
 				r.Lists++
+			case ev.Verb == "watch" && strings.Contains(ev.RequestURI, "sendInitialEvents=true"):
+				r.WatchLists++
 			case ev.Verb == "watch":
 				r.Watches++
 			}

@@ -93,9 +93,12 @@ func Markdown(r *Report) string {
 		p("notice the loss) and answered them again %.0f ms after the API server was ready. A change made in the\n", k.ReturnMs)
 		p("member after the restart showed in the probed server's answer %.0f ms after the API server took it.\n", k.ChangeMs)
 		if k.Requests.Lists >= 0 {
-			p("The member's kube-apiserver audit log counts, from the kill on, **%d list** and %d watch requests from\n", k.Requests.Lists, k.Requests.Watches)
-			p("coredns-fed's reader (both servers, three watched kinds each): the watches resumed from their\n")
-			p("resourceVersion, without relisting.\n")
+			p("The member's kube-apiserver audit log counts, from the kill on, **%d lists**, %d watches and %d\n", k.Requests.Lists, k.Requests.Watches, k.Requests.WatchLists)
+			p("streaming-list attempts (which this kube-apiserver answers by making client-go fall back to a\n")
+			p("list) from coredns-fed's reader, for two servers with three watched kinds each. A restarted\n")
+			p("kube-apiserver's watch cache starts at etcd's current revision, so a watch that resumes from an\n")
+			p("older resourceVersion gets 410 Gone and relists once: one list per watched kind and server is\n")
+			p("the least there can be, and more would be a storm.\n")
 		}
 		examples(k.Probed.Hit, k.Probed.Others, k.Probed.Global)
 		if k.Unprobed != nil {
@@ -112,10 +115,10 @@ func Markdown(r *Report) string {
 		row("etcd restart", e.Restart)
 		row("watch expiry", e.Expiry)
 		p("\nA change in `%s` showed %.0f ms after its acknowledgement once etcd was back, and %.0f ms after the\n", e.Member, e.ChangeAfterEtcdMs, e.ChangeAfterExpiryMs)
-		p("expiry. coredns-fed logged %d lines of a watch whose resourceVersion was too old.", e.ExpiredLogs)
+		p("expiry.")
 		if e.Requests.Lists >= 0 {
-			p(" The member's audit log counts %d list and %d watch requests from coredns-fed's reader from the\n", e.Requests.Lists, e.Requests.Watches)
-			p("compaction on (two servers, three watched kinds each).")
+			p(" The member's audit log counts %d lists, %d watches and %d streaming-list attempts from\n", e.Requests.Lists, e.Requests.Watches, e.Requests.WatchLists)
+			p("coredns-fed's reader from the compaction on (two servers, three watched kinds each).")
 		}
 		p("\n")
 		examples(e.Restart, e.Expiry)

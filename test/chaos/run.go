@@ -38,7 +38,7 @@ type Options struct {
 func DefaultOptions(short bool) Options {
 	o := Options{
 		Services: 40, Workers: 4, Bound: 250 * time.Millisecond,
-		Churn:    ChurnOptions{Rate: 1000, Idle: 15 * time.Second, Duration: 60 * time.Second, Workers: 4, Writers: 4},
+		Churn:    ChurnOptions{Rate: 1000, Idle: 15 * time.Second, Duration: 60 * time.Second, Workers: 4, Writers: 8},
 		KillDown: 30 * time.Second, StaleAfter: 5 * time.Second, Settle: 5 * time.Second,
 		EtcdDown: 10 * time.Second, AmpAddrs: 60,
 		Logf: log.Printf,
