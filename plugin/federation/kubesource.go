@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
 )
 
 // pingInterval is how often a member's API server is asked for /version, so that
@@ -29,6 +30,7 @@ const pingInterval = 5 * time.Second
 // EndpointSlices, and Nodes (for topology, unless it is configured). Objects are
 // stored as slim copies (object.go).
 type kubeSource struct {
+	member   string // named in client-go's log lines
 	client   kubernetes.Interface
 	ping     func(context.Context) error // nil for clients without a REST endpoint (tests)
 	services cache.SharedIndexInformer
@@ -80,8 +82,8 @@ func connect(m *Member) (kubernetes.Interface, func(context.Context) error, erro
 // selected by sel on the server side: the EndpointSlice controller copies a
 // Service's labels onto its slices, so the slices of Services that are not
 // federated are never listed, watched or kept.
-func newKubeSource(client kubernetes.Interface, ping func(context.Context) error, sel labels.Selector, watchNodes bool) *kubeSource {
-	k := &kubeSource{client: client, ping: ping, ready: map[string]int{}}
+func newKubeSource(member string, client kubernetes.Interface, ping func(context.Context) error, sel labels.Selector, watchNodes bool) *kubeSource {
+	k := &kubeSource{member: member, client: client, ping: ping, ready: map[string]int{}}
 	selector := sel.String()
 	c := client
 	k.services = newInformer(
@@ -193,6 +195,9 @@ func (k *kubeSource) Run(ctx context.Context, ev Events) {
 	k.ev = ev
 	k.mu.Unlock()
 	k.handle(ev)
+	// client-go's reflectors log through the context's logger: their lines
+	// say which member they are about.
+	ctx = klog.NewContext(ctx, klog.FromContext(ctx).WithValues("member", k.member))
 	var wg sync.WaitGroup
 	for _, i := range k.informers() {
 		wg.Go(func() { i.RunWithContext(ctx) })

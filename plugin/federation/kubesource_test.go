@@ -3,11 +3,19 @@ package federation
 import (
 	"context"
 	"errors"
+	golog "log"
+	"os"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 type contacts struct {
@@ -69,4 +77,58 @@ func TestUntilReached(t *testing.T) {
 	if _, err := call(ctx, meta.ListOptions{}); err == nil {
 		t.Error("a cancelled call returned no error")
 	}
+}
+
+// client-go's log lines about a member's watches name the member.
+func TestClientGoLogNamesMember(t *testing.T) {
+	routeKlog()
+	var buf safeBuffer
+	golog.SetOutput(&buf)
+	defer golog.SetOutput(os.Stderr)
+
+	// Every watch closes at once: client-go logs "watch ended with error".
+	c := fake.NewClientset()
+	c.PrependWatchReactor("*", func(k8stesting.Action) (bool, watch.Interface, error) {
+		w := watch.NewFake()
+		w.Stop()
+		return true, w, nil
+	})
+	k := newKubeSource("gce-asia-east1", c, nil, labels.Everything(), true)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		k.Run(ctx, &contacts{})
+		close(done)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(buf.String(), "watch ended with error") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if strings.Contains(line, "client-go") && !strings.Contains(line, "member=gce-asia-east1") {
+			t.Errorf("a client-go line without the member: %s", line)
+		}
+	}
+	if !strings.Contains(buf.String(), "watch ended with error") {
+		t.Fatalf("client-go logged no failure:\n%s", buf.String())
+	}
+}
+
+type safeBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *safeBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *safeBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
