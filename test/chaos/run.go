@@ -30,6 +30,9 @@ type Options struct {
 	Settle     time.Duration // load between the steps of a scenario
 	EtcdDown   time.Duration
 	AmpAddrs   int // load-balancer addresses per member of the wide Service
+	// HostilePhase is how long each mode of the hostile proxy lasts (the
+	// delay mode at least two /version periods).
+	HostilePhase time.Duration
 
 	Logf func(format string, args ...any)
 }
@@ -40,13 +43,14 @@ func DefaultOptions(short bool) Options {
 		Services: 40, Workers: 4, Bound: 250 * time.Millisecond,
 		Churn:    ChurnOptions{Rate: 1000, Idle: 15 * time.Second, Duration: 60 * time.Second, Workers: 4, Writers: 8},
 		KillDown: 30 * time.Second, StaleAfter: 5 * time.Second, Settle: 5 * time.Second,
-		EtcdDown: 10 * time.Second, AmpAddrs: 60,
+		EtcdDown: 10 * time.Second, AmpAddrs: 60, HostilePhase: 15 * time.Second,
 		Logf: log.Printf,
 	}
 	if short {
 		o.Services = 8
 		o.Churn = ChurnOptions{Rate: 100, Idle: 3 * time.Second, Duration: 5 * time.Second, Workers: 2, Writers: 2}
 		o.KillDown, o.StaleAfter, o.Settle, o.EtcdDown, o.AmpAddrs = 8*time.Second, 2*time.Second, time.Second, 3*time.Second, 30
+		o.HostilePhase = 4 * time.Second
 	}
 	o.Churn.Bound = o.Bound
 	return o
@@ -66,6 +70,7 @@ type Report struct {
 	Kill    *KillResult    `json:"apiserver_kill,omitempty"`
 	Etcd    *EtcdResult    `json:"etcd,omitempty"`
 	Restart *RestartResult `json:"coredns_restart,omitempty"`
+	Hostile *HostileResult `json:"hostile,omitempty"`
 	Amp     *AmpResult     `json:"amplification,omitempty"`
 	Goals   []Goal         `json:"goals"`
 	Errors  []string       `json:"errors,omitempty"`
@@ -93,6 +98,9 @@ func Run(ctx context.Context, o Options, short bool) (*Report, error) {
 	}
 	if rep.Restart != nil {
 		rep.Goals = append(rep.Goals, rep.Restart.Goals()...)
+	}
+	if rep.Hostile != nil {
+		rep.Goals = append(rep.Goals, rep.Hostile.Goals()...)
 	}
 	if rep.Amp != nil {
 		rep.Goals = append(rep.Goals, rep.Amp.Goals()...)
@@ -157,6 +165,11 @@ func run(ctx context.Context, o Options, rep *Report) error {
 	}
 	if rep.Restart, err = RestartCoreDNS(ctx, env, d, RestartOptions{Workers: o.Workers, Settle: o.Settle}); err != nil {
 		fail("coredns-fed restart", err)
+	}
+	if rep.Hostile, err = Hostile(ctx, env, HostileOptions{
+		Member: l.Clusters()[3].Name, Phase: o.HostilePhase, Delay: 10 * time.Second, Workers: o.Workers, Bound: o.Bound,
+	}); err != nil {
+		fail("hostile API server", err)
 	}
 	if rep.Amp, err = Amplification(ctx, env, unprobed, AmpOptions{Service: wide, Addresses: o.AmpAddrs}); err != nil {
 		fail("amplification", err)

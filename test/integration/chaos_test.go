@@ -185,3 +185,25 @@ func TestChaosEtcdAndWatchExpiry(t *testing.T) {
 	}
 	healthy(t)
 }
+
+func TestChaosHostileAPIServer(t *testing.T) {
+	healthy(t)
+	env := chaosEnv(t, "hostile", 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	res, err := chaos.Hostile(ctx, env, chaos.HostileOptions{
+		Member: "gce-us-central1", Phase: 4 * time.Second, Delay: 10 * time.Second, Workers: 2, Bound: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ph := range res.Phases {
+		if f := ph.View.Others.Failed() + ph.View.Global.Failed(); f > 0 {
+			t.Errorf("%s: %d answers for the other members' and global names failed: %s; %s", ph.Mode, f, ph.View.Others, ph.View.Global)
+		}
+		assertRight(t, ph.Mode+", the hostile member's names", ph.View.Hit)
+		if (ph.Mode == chaos.ModeDelay || ph.Mode == chaos.ModeGarbage) && len(ph.Logs) == 0 {
+			t.Errorf("%s: no log line names the member", ph.Mode)
+		}
+	}
+}
