@@ -1,9 +1,9 @@
 // Command fedchaos runs coredns-fed's reliability scenarios against a lab of
 // real kube-apiservers and writes report.md and report.json: EndpointSlice
 // churn, a member's kube-apiserver killed, etcd restarted and a watch expiry,
-// coredns-fed reloaded and restarted, and reply amplification, each with a
-// query load whose every answer is checked against the state the scenario
-// set.
+// coredns-fed reloaded and restarted, hostile API servers, reply
+// amplification and flapping backends, each with a query load whose every
+// answer is checked against the state the scenario set.
 //
 //	fedchaos [-out DIR] [-doc FILE] [-short]
 //
@@ -38,7 +38,7 @@ func main() {
 func run(ctx context.Context) error {
 	out := flag.String("out", "chaos-results", "directory for the reports and the lab's logs")
 	doc := flag.String("doc", "", "also write the Markdown report to this file (docs/reliability.md)")
-	short := flag.Bool("short", false, "short scenarios, to check the harness (about 3 minutes)")
+	short := flag.Bool("short", false, "short scenarios, to check the harness (about 4 minutes)")
 	flag.Parse()
 
 	o := chaos.DefaultOptions(*short)

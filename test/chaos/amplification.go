@@ -69,7 +69,7 @@ var ampTypes = []uint16{
 // answer (over TCP) would not fit. d should be a server without probes, so
 // that the Service's addresses are all answered.
 func Amplification(ctx context.Context, env *Env, d *lab.CoreDNS, opts AmpOptions) (*AmpResult, error) {
-	want, err := setIngress(ctx, env, opts.Service, opts.Addresses)
+	want, err := setIngressIn(ctx, env, opts.Service, opts.Addresses, 254)
 	if err != nil {
 		return nil, err
 	}
@@ -183,14 +183,14 @@ func udpExchange(addr string, q []byte) ([]byte, error) {
 	return buf[:n], nil
 }
 
-// setIngress gives Service n load-balancer addresses 127.254.M.1… in every
+// setIngressIn gives Service n load-balancer addresses 127.B.M.1… in every
 // member M, and returns how many addresses its global name answers then.
-func setIngress(ctx context.Context, env *Env, service string, n int) (int, error) {
+func setIngressIn(ctx context.Context, env *Env, service string, n, b int) (int, error) {
 	ns := env.Lab.Config().Namespace
 	for m, c := range env.Lab.Clusters() {
 		var ingress []corev1.LoadBalancerIngress
 		for k := range n {
-			ingress = append(ingress, corev1.LoadBalancerIngress{IP: fmt.Sprintf("127.254.%d.%d", m+1, k+1)})
+			ingress = append(ingress, corev1.LoadBalancerIngress{IP: fmt.Sprintf("127.%d.%d.%d", b, m+1, k+1)})
 		}
 		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 			svc, err := c.Client.CoreV1().Services(ns).Get(ctx, service, metav1.GetOptions{})

@@ -33,6 +33,9 @@ type Options struct {
 	// HostilePhase is how long each mode of the hostile proxy lasts (the
 	// delay mode at least two /version periods).
 	HostilePhase time.Duration
+	// FlapAddrs probed addresses, a tenth of them flapping, for FlapFor.
+	FlapAddrs int
+	FlapFor   time.Duration
 
 	Logf func(format string, args ...any)
 }
@@ -44,6 +47,7 @@ func DefaultOptions(short bool) Options {
 		Churn:    ChurnOptions{Rate: 1000, Idle: 15 * time.Second, Duration: 60 * time.Second, Workers: 4, Writers: 8},
 		KillDown: 30 * time.Second, StaleAfter: 5 * time.Second, Settle: 5 * time.Second,
 		EtcdDown: 10 * time.Second, AmpAddrs: 60, HostilePhase: 15 * time.Second,
+		FlapAddrs: 1000, FlapFor: 10 * time.Minute,
 		Logf: log.Printf,
 	}
 	if short {
@@ -51,6 +55,7 @@ func DefaultOptions(short bool) Options {
 		o.Churn = ChurnOptions{Rate: 100, Idle: 3 * time.Second, Duration: 5 * time.Second, Workers: 2, Writers: 2}
 		o.KillDown, o.StaleAfter, o.Settle, o.EtcdDown, o.AmpAddrs = 8*time.Second, 2*time.Second, time.Second, 3*time.Second, 30
 		o.HostilePhase = 4 * time.Second
+		o.FlapAddrs, o.FlapFor = 40, 20*time.Second
 	}
 	o.Churn.Bound = o.Bound
 	return o
@@ -71,6 +76,7 @@ type Report struct {
 	Etcd    *EtcdResult    `json:"etcd,omitempty"`
 	Restart *RestartResult `json:"coredns_restart,omitempty"`
 	Hostile *HostileResult `json:"hostile,omitempty"`
+	Flap    *FlapResult    `json:"flapping,omitempty"`
 	Amp     *AmpResult     `json:"amplification,omitempty"`
 	Goals   []Goal         `json:"goals"`
 	Errors  []string       `json:"errors,omitempty"`
@@ -105,6 +111,9 @@ func Run(ctx context.Context, o Options, short bool) (*Report, error) {
 	if rep.Amp != nil {
 		rep.Goals = append(rep.Goals, rep.Amp.Goals()...)
 	}
+	if rep.Flap != nil {
+		rep.Goals = append(rep.Goals, rep.Flap.Goals()...)
+	}
 	if werr := write(o, rep); err == nil {
 		err = werr
 	}
@@ -122,8 +131,8 @@ func run(ctx context.Context, o Options, rep *Report) error {
 	for i := range o.Services {
 		churned = append(churned, fmt.Sprintf("chaos-%d", i))
 	}
-	const wide = "wide"
-	cfg.Services = append(append(cfg.Services, churned...), wide)
+	const wide, flap = "wide", "flap"
+	cfg.Services = append(append(cfg.Services, churned...), wide, flap)
 	o.Logf("starting the lab: %d members, %d federated Services each", len(cfg.Clusters), len(cfg.Services))
 	l, err := lab.Start(ctx, cfg)
 	if err != nil {
@@ -173,6 +182,11 @@ func run(ctx context.Context, o Options, rep *Report) error {
 	}
 	if rep.Amp, err = Amplification(ctx, env, unprobed, AmpOptions{Service: wide, Addresses: o.AmpAddrs}); err != nil {
 		fail("amplification", err)
+	}
+	if rep.Flap, err = Flapping(ctx, env, d, FlapOptions{
+		Service: flap, Addresses: o.FlapAddrs, Flapping: o.FlapAddrs / 10, Duration: o.FlapFor, Sample: o.FlapFor / 40,
+	}); err != nil {
+		fail("flapping backends", err)
 	}
 	return ctx.Err()
 }

@@ -207,3 +207,22 @@ func TestChaosHostileAPIServer(t *testing.T) {
 		}
 	}
 }
+
+func TestChaosFlappingBackends(t *testing.T) {
+	healthy(t)
+	env := chaosEnv(t, "flap", 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	res, err := chaos.Flapping(ctx, env, fed.DNS(), chaos.FlapOptions{
+		Service: env.Services[0], Addresses: 40, Flapping: 4, Duration: 8 * time.Second, Sample: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Questions == 0 {
+		t.Error("no questions")
+	}
+	if res.MissStable+res.Foreign+res.Failed > 0 {
+		t.Errorf("%d answers without a stable address, %d with a stranger's, %d failed: %q", res.MissStable, res.Foreign, res.Failed, res.Examples)
+	}
+}
