@@ -163,8 +163,12 @@ func Markdown(r *Report) string {
 				p("- *%s*: `%s`\n", ph.Mode, strings.ReplaceAll(l, "`", "'"))
 			}
 		}
-		p("\nCut connections are re-established at once and the member keeps working, so nothing is logged at\n")
-		p("the default verbosity (client-go reports a closed watch at verbosity 4).\n")
+		for _, ph := range h.Phases {
+			if ph.Mode == ModeCut && len(ph.Logs) == 0 {
+				p("\nCut connections are re-established at once and the member keeps working, so nothing is logged at\n")
+				p("the default verbosity (client-go reports a closed watch at verbosity 4).\n")
+			}
+		}
 	}
 
 	if a := r.Amp; a != nil {
