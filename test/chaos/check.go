@@ -95,6 +95,10 @@ type Tally struct {
 	Refused    int     `json:"unreachable"` // the server's port refused (it was down)
 	Wrong      int     `json:"contradicting"`
 	SerialBack int     `json:"soa_serial_back"`
+	// MaxLateMs is, over the contradicting answers, the most by which the
+	// propagation bound would have to grow for them to be right (-1: one
+	// would still be wrong with 10 s more).
+	MaxLateMs float64 `json:"max_late_ms,omitempty"`
 	// Examples describe the first few wrong answers.
 	Examples []string `json:"examples,omitempty"`
 }
@@ -103,8 +107,12 @@ type Tally struct {
 func (t Tally) Failed() int { return t.ServFail + t.Timeouts + t.Refused + t.Wrong + t.SerialBack }
 
 func (t Tally) String() string {
-	return fmt.Sprintf("%d queries in %.1fs (%.0f QPS): %d right, %d SERVFAIL, %d timeouts, %d unreachable, %d contradicting, %d SOA serials back",
+	s := fmt.Sprintf("%d queries in %.1fs (%.0f QPS): %d right, %d SERVFAIL, %d timeouts, %d unreachable, %d contradicting, %d SOA serials back",
 		t.Queries, t.Seconds, t.QPS, t.Right, t.ServFail, t.Timeouts, t.Refused, t.Wrong, t.SerialBack)
+	if t.Wrong > 0 {
+		s += fmt.Sprintf(" (late by up to %.0f ms beyond the bound)", t.MaxLateMs)
+	}
+	return s
 }
 
 const maxExamples = 5
@@ -147,6 +155,11 @@ func (l *Load) Check(answers []Answer, exp *Expect, from, to time.Duration, keep
 		}
 		if wrong != "" {
 			t.Wrong++
+			if late := exp.lateness(tg, a); late < 0 || t.MaxLateMs < 0 {
+				t.MaxLateMs = -1
+			} else {
+				t.MaxLateMs = max(t.MaxLateMs, ms(late))
+			}
 			t.example(fmt.Sprintf("%s asked at %s, answered at %s: %s", tg.Name, a.Sent.Round(time.Millisecond), a.Recv.Round(time.Millisecond), wrong))
 			continue
 		}
@@ -163,6 +176,20 @@ func (t *Tally) example(s string) {
 	if len(t.Examples) < maxExamples {
 		t.Examples = append(t.Examples, s)
 	}
+}
+
+// lateness returns how much longer than its window the old state of a shard
+// would have to be allowed to hold for the answer a to be right: the answer's
+// staleness beyond the bound. -1 when even 10 s more would not do.
+func (e *Expect) lateness(tg Target, a Answer) time.Duration {
+	for _, d := range []time.Duration{10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000} {
+		early := a
+		early.Sent -= d * time.Millisecond
+		if e.judge(tg, early) == "" {
+			return d * time.Millisecond
+		}
+	}
+	return -1
 }
 
 // judge returns why the answer a contradicts every state the scenario set

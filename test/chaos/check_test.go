@@ -68,4 +68,11 @@ func TestCheckFindsContradictions(t *testing.T) {
 	if only := l.Check(answers, exp, 0, time.Second, func(t Target) bool { return t.Member == 0 }); only.Queries != 3 {
 		t.Errorf("Check of member 0's names counted %d queries, want 3", only.Queries)
 	}
+	// The answer at 250 ms still had member 0, 50 ms after the window closed.
+	if late := l.Check(answers[4:5], exp, 0, time.Second, nil); late.Wrong != 1 || late.MaxLateMs != 50 {
+		t.Errorf("a late answer: %+v, want 1 contradicting, 50 ms late", late)
+	}
+	if got.MaxLateMs != -1 {
+		t.Errorf("MaxLateMs = %v with answers no lateness explains, want -1", got.MaxLateMs)
+	}
 }
