@@ -19,8 +19,8 @@ const apiserverReadyTimeout = 3 * time.Minute
 // apiserverArgs returns the flags of a member's kube-apiserver. They are
 // fixed at setup, so a stopped server restarts on the same port and data.
 // advertiseLoopback adds --advertise-address 127.0.0.1 (see
-// Config.AdvertiseLoopback).
-func apiserverArgs(c *Cluster, etcdURL string, index int, advertiseLoopback bool) []string {
+// Config.AdvertiseLoopback); audit writes an audit log of the API requests.
+func apiserverArgs(c *Cluster, etcdURL string, index int, advertiseLoopback, audit bool) []string {
 	args := []string{
 		"--etcd-servers", etcdURL,
 		"--etcd-prefix", fmt.Sprintf("/fedlab/%d-%s", index, c.Name),
@@ -45,15 +45,42 @@ func apiserverArgs(c *Cluster, etcdURL string, index int, advertiseLoopback bool
 	if advertiseLoopback {
 		args = append(args, "--advertise-address", Loopback)
 	}
+	if audit {
+		args = append(args,
+			"--audit-policy-file", c.auditPolicyPath(),
+			"--audit-log-path", c.auditLogPath(),
+			"--audit-log-format", "json",
+		)
+	}
 	return args
 }
+
+func (c *Cluster) auditPolicyPath() string { return filepath.Join(c.dir, "audit-policy.yaml") }
+func (c *Cluster) auditLogPath() string    { return filepath.Join(c.dir, "audit.log") }
+
+// auditPolicy records every list and watch request of a ServiceAccount when
+// it arrives, and nothing else: enough to count a client's relists.
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["ResponseStarted", "ResponseComplete", "Panic"]
+rules:
+- level: Metadata
+  verbs: ["list", "watch"]
+  userGroups: ["system:serviceaccounts"]
+- level: None
+`
 
 // prepareAPIServer writes what a member's kube-apiserver reads at start:
 // serving certificate, ServiceAccount key and the static token file that
 // holds the lab's admin token.
-func prepareAPIServer(c *Cluster, ca *authority, adminToken string) error {
+func prepareAPIServer(c *Cluster, ca *authority, adminToken string, audit bool) error {
 	if err := os.MkdirAll(c.certDir(), 0o755); err != nil {
 		return err
+	}
+	if audit {
+		if err := os.WriteFile(c.auditPolicyPath(), []byte(auditPolicy), 0o644); err != nil {
+			return err
+		}
 	}
 	if err := ca.writeServing(filepath.Join(c.certDir(), "apiserver.crt"), filepath.Join(c.certDir(), "apiserver.key"), c.Name); err != nil {
 		return err

@@ -216,9 +216,22 @@ func (l *Lab) startCoreDNS(ctx context.Context, name string, render func(Ports) 
 	l.mu.Unlock()
 	l.logf("%s started (pid %d), DNS on %s", procName, d.proc.PID(), d.Addr)
 
+	if err := d.WaitReady(ctx); err != nil {
+		if name != "" {
+			d.Stop()
+		}
+		return nil, err
+	}
+	l.logf("%s ready", procName)
+	return d, nil
+}
+
+// WaitReady polls the server's ready endpoint until it answers 200, for at
+// most corednsReadyTimeout.
+func (d *CoreDNS) WaitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, corednsReadyTimeout)
 	defer cancel()
-	err = Poll(ctx, pollInterval, d.proc, func() error {
+	err := Poll(ctx, pollInterval, d.proc, func() error {
 		resp, err := http.Get(d.ReadyURL)
 		if err != nil {
 			return err
@@ -230,13 +243,25 @@ func (l *Lab) startCoreDNS(ctx context.Context, name string, render func(Ports) 
 		return nil
 	})
 	if err != nil {
-		if name != "" {
-			d.Stop()
-		}
-		return nil, fmt.Errorf("%s not ready: %w", procName, err)
+		return fmt.Errorf("%s not ready: %w", d.proc.name, err)
 	}
-	l.logf("%s ready", procName)
-	return d, nil
+	return nil
+}
+
+// Restart stops the server (SIGKILL when kill is set, else SIGTERM and a
+// graceful shutdown) and starts it again with the same Corefile and ports,
+// without waiting for it to be ready (see WaitReady): a cold start.
+func (d *CoreDNS) Restart(kill bool) error {
+	if kill {
+		d.proc.Kill()
+	} else {
+		d.proc.Stop()
+	}
+	if err := d.proc.Start(); err != nil {
+		return err
+	}
+	d.lab.logf("%s restarted (pid %d)", d.proc.name, d.proc.PID())
+	return nil
 }
 
 // DNS returns the lab's own coredns-fed, or nil before StartCoreDNS.

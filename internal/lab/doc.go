@@ -1,9 +1,15 @@
 // Package lab runs a local federation of Kubernetes member clusters on
-// loopback, for coredns-fed's integration tests, the fedlab command and the
-// benchmark (test/bench), and holds what those three share: child processes
-// (Process, Pinned for CPU pinning), free loopback ports (FreePort,
-// FreeDNSPort), waiting (Poll), clients from kubeconfigs (ClientFor) and
-// log tails (Tail).
+// loopback, for coredns-fed's integration tests, the fedlab command, the
+// benchmark (test/bench) and the reliability scenarios (test/chaos), and holds
+// what those share: child processes (Process, Pinned for CPU pinning), free
+// loopback ports (FreePort, FreeDNSPort), waiting (Poll), clients from
+// kubeconfigs (ClientFor) and log tails (Tail).
+//
+// For the faults the scenarios inject, a member's kube-apiserver can be
+// killed (KillAPIServer) as well as stopped, etcd stopped and started
+// (StopEtcd, StartEtcd), coredns-fed restarted cold (CoreDNS.Restart), and
+// with Config.Audit every kube-apiserver keeps an audit log of the list and
+// watch requests of ServiceAccounts (AuditLog), to count relists.
 //
 // One etcd backs every member; each member is a real kube-apiserver with its
 // own --etcd-prefix, static-token admin access, RBAC, and a serving

@@ -61,6 +61,11 @@ type Config struct {
 	// where kube-apiserver finds no address of its own and refuses to start.
 	AdvertiseLoopback bool
 
+	// Audit has every kube-apiserver write an audit log of the list and
+	// watch requests made by ServiceAccounts (coredns-fed's reader), one
+	// line per request as it arrives; see Lab.AuditLog.
+	Audit bool
+
 	// Logf reports progress; default log.Printf.
 	Logf func(format string, args ...any)
 }
@@ -260,7 +265,7 @@ func (l *Lab) startCluster(ctx context.Context, c *Cluster) error {
 	}
 	c.apiPort = port
 	c.Server = "https://" + HostPort(Loopback, port)
-	if err := prepareAPIServer(c, l.ca, l.token); err != nil {
+	if err := prepareAPIServer(c, l.ca, l.token, l.cfg.Audit); err != nil {
 		return err
 	}
 	if err := clientcmd.WriteToFile(*kubeconfig(c, l.ca.certPEM, adminUser, l.token), c.AdminKubeconfig); err != nil {
@@ -270,7 +275,7 @@ func (l *Lab) startCluster(ctx context.Context, c *Cluster) error {
 		return err
 	}
 	c.apiserver = NewProcess("kube-apiserver "+c.Name, filepath.Join(c.dir, "kube-apiserver.log"),
-		append([]string{filepath.Join(l.cfg.BinDir, "kube-apiserver")}, apiserverArgs(c, l.etcd.clientURL, c.index, l.cfg.AdvertiseLoopback)...)...)
+		append([]string{filepath.Join(l.cfg.BinDir, "kube-apiserver")}, apiserverArgs(c, l.etcd.clientURL, c.index, l.cfg.AdvertiseLoopback, l.cfg.Audit)...)...)
 	if err := c.apiserver.Start(); err != nil {
 		return err
 	}

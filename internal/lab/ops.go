@@ -61,6 +61,19 @@ func (l *Lab) StopAPIServer(cluster string) error {
 	return nil
 }
 
+// KillAPIServer kills the named member's kube-apiserver with SIGKILL, as a
+// crash would end it: no graceful shutdown, watches cut without a goodbye.
+// StartAPIServer starts it again.
+func (l *Lab) KillAPIServer(cluster string) error {
+	c, err := l.Cluster(cluster)
+	if err != nil {
+		return err
+	}
+	c.apiserver.Kill()
+	l.logf("%s: kube-apiserver killed", c.Name)
+	return nil
+}
+
 // StartAPIServer starts the named member's kube-apiserver again, with the
 // same port, certificates and data, and waits until it is ready.
 func (l *Lab) StartAPIServer(ctx context.Context, cluster string) error {
@@ -117,4 +130,48 @@ func (l *Lab) eachRunning(fn func(*Cluster) error) error {
 		}
 		return nil
 	})
+}
+
+// AuditLog returns the path of the named member's kube-apiserver audit log,
+// which it writes when the lab runs with Config.Audit.
+func (l *Lab) AuditLog(cluster string) (string, error) {
+	c, err := l.Cluster(cluster)
+	if err != nil {
+		return "", err
+	}
+	if !l.cfg.Audit {
+		return "", fmt.Errorf("the lab runs without audit logs (Config.Audit)")
+	}
+	return c.auditLogPath(), nil
+}
+
+// EtcdURL is the client URL of the lab's etcd.
+func (l *Lab) EtcdURL() string { return l.etcd.clientURL }
+
+// StopEtcd stops the lab's etcd, with SIGKILL when kill is set (else
+// SIGTERM); its data stays for StartEtcd. Every member's kube-apiserver
+// loses its storage meanwhile.
+func (l *Lab) StopEtcd(kill bool) {
+	if kill {
+		l.etcd.proc.Kill()
+	} else {
+		l.etcd.proc.Stop()
+	}
+	l.logf("etcd stopped")
+}
+
+// StartEtcd starts the lab's etcd again on the same ports and data, and
+// waits until it is healthy.
+func (l *Lab) StartEtcd(ctx context.Context) error {
+	if l.etcd.proc.PID() != 0 {
+		return nil
+	}
+	if err := l.etcd.proc.Start(); err != nil {
+		return err
+	}
+	if err := l.etcd.waitHealthy(ctx); err != nil {
+		return err
+	}
+	l.logf("etcd healthy again (pid %d)", l.etcd.proc.PID())
+	return nil
 }

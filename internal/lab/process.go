@@ -154,6 +154,23 @@ func (p *Process) Stop() {
 	p.mu.Unlock()
 }
 
+// Kill sends SIGKILL to the process group at once, as a crash or the OOM
+// killer would end it, and waits for the process to be reaped. It does
+// nothing when the process is not running. The process may be started again.
+func (p *Process) Kill() {
+	p.mu.Lock()
+	cmd, done := p.cmd, p.done
+	p.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	<-done
+	p.mu.Lock()
+	p.cmd = nil
+	p.mu.Unlock()
+}
+
 // Exiter is something Poll watches while it waits: a Process, or a server
 // the lab runs.
 type Exiter interface {

@@ -2,12 +2,14 @@ package federation
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	core "k8s.io/api/core/v1"
 	discovery "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -16,6 +18,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
 )
 
 // pingInterval is how often a member's API server is asked for /version, so that
@@ -27,6 +30,7 @@ const pingInterval = 5 * time.Second
 // EndpointSlices, and Nodes (for topology, unless it is configured). Objects are
 // stored as slim copies (object.go).
 type kubeSource struct {
+	member   string // named in client-go's log lines
 	client   kubernetes.Interface
 	ping     func(context.Context) error // nil for clients without a REST endpoint (tests)
 	services cache.SharedIndexInformer
@@ -35,6 +39,7 @@ type kubeSource struct {
 
 	mu    sync.Mutex
 	ready map[string]int // namespace/name -> EndpointSlices with a ready endpoint
+	ev    Events         // set by Run
 }
 
 // restConfig loads the member's client configuration; errors name the member and path.
@@ -77,41 +82,84 @@ func connect(m *Member) (kubernetes.Interface, func(context.Context) error, erro
 // selected by sel on the server side: the EndpointSlice controller copies a
 // Service's labels onto its slices, so the slices of Services that are not
 // federated are never listed, watched or kept.
-func newKubeSource(client kubernetes.Interface, ping func(context.Context) error, sel labels.Selector, watchNodes bool) *kubeSource {
-	k := &kubeSource{client: client, ping: ping, ready: map[string]int{}}
+func newKubeSource(member string, client kubernetes.Interface, ping func(context.Context) error, sel labels.Selector, watchNodes bool) *kubeSource {
+	k := &kubeSource{member: member, client: client, ping: ping, ready: map[string]int{}}
 	selector := sel.String()
 	c := client
 	k.services = newInformer(
-		func(ctx context.Context, o meta.ListOptions) (runtime.Object, error) {
+		untilReached(k, func(ctx context.Context, o meta.ListOptions) (runtime.Object, error) {
 			o.LabelSelector = selector
 			return c.CoreV1().Services("").List(ctx, o)
-		},
-		func(ctx context.Context, o meta.ListOptions) (watch.Interface, error) {
+		}),
+		untilReached(k, func(ctx context.Context, o meta.ListOptions) (watch.Interface, error) {
 			o.LabelSelector = selector
 			return c.CoreV1().Services("").Watch(ctx, o)
-		},
+		}),
 		c, &core.Service{}, toServiceLabelled(federationKey(sel)))
 	k.slices = newInformer(
-		func(ctx context.Context, o meta.ListOptions) (runtime.Object, error) {
+		untilReached(k, func(ctx context.Context, o meta.ListOptions) (runtime.Object, error) {
 			o.LabelSelector = selector
 			return c.DiscoveryV1().EndpointSlices("").List(ctx, o)
-		},
-		func(ctx context.Context, o meta.ListOptions) (watch.Interface, error) {
+		}),
+		untilReached(k, func(ctx context.Context, o meta.ListOptions) (watch.Interface, error) {
 			o.LabelSelector = selector
 			return c.DiscoveryV1().EndpointSlices("").Watch(ctx, o)
-		},
+		}),
 		c, &discovery.EndpointSlice{}, toEndpointSlice)
 	if watchNodes {
 		k.nodes = newInformer(
-			func(ctx context.Context, o meta.ListOptions) (runtime.Object, error) {
+			untilReached(k, func(ctx context.Context, o meta.ListOptions) (runtime.Object, error) {
 				return c.CoreV1().Nodes().List(ctx, o)
-			},
-			func(ctx context.Context, o meta.ListOptions) (watch.Interface, error) {
+			}),
+			untilReached(k, func(ctx context.Context, o meta.ListOptions) (watch.Interface, error) {
 				return c.CoreV1().Nodes().Watch(ctx, o)
-			},
+			}),
 			c, &core.Node{}, toNode)
 	}
 	return k
+}
+
+// Retries of a list or watch request that reached no API server.
+const (
+	retryFirst = 250 * time.Millisecond
+	retryMax   = 2 * time.Second
+)
+
+// untilReached wraps an informer's list or watch request: while it reaches
+// no API server (connection refused or reset, a TLS failure, a timeout: no
+// HTTP status came back), it reports the failure and tries again itself,
+// after retryFirst doubling up to retryMax, instead of returning the error to
+// the reflector. The reflector's own backoff grows to 30–60 s while a server
+// is down, so its watches would stay idle that long after the server is back,
+// while /version already says the member is reachable and its shards are
+// answered from what it held before. Errors with an HTTP status (410 Gone,
+// 429, 5xx) go to the reflector as before.
+func untilReached[T any](k *kubeSource, call func(context.Context, meta.ListOptions) (T, error)) func(context.Context, meta.ListOptions) (T, error) {
+	return func(ctx context.Context, o meta.ListOptions) (T, error) {
+		wait := retryFirst
+		for {
+			out, err := call(ctx, o)
+			var status apierrors.APIStatus
+			if err == nil || errors.As(err, &status) || ctx.Err() != nil {
+				return out, err
+			}
+			if ev := k.events(); ev != nil {
+				ev.Contact(err)
+			}
+			select {
+			case <-ctx.Done():
+				return out, err
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, retryMax)
+		}
+	}
+}
+
+func (k *kubeSource) events() Events {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.ev
 }
 
 // federationKey is the federation label key: both modes select Services on it
@@ -143,7 +191,13 @@ func (k *kubeSource) informers() []cache.SharedIndexInformer {
 
 // Run implements Source.
 func (k *kubeSource) Run(ctx context.Context, ev Events) {
+	k.mu.Lock()
+	k.ev = ev
+	k.mu.Unlock()
 	k.handle(ev)
+	// client-go's reflectors log through the context's logger: their lines
+	// say which member they are about.
+	ctx = klog.NewContext(ctx, klog.FromContext(ctx).WithValues("member", k.member))
 	var wg sync.WaitGroup
 	for _, i := range k.informers() {
 		wg.Go(func() { i.RunWithContext(ctx) })

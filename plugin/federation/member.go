@@ -47,7 +47,7 @@ func (m *Member) connect() error {
 // source returns the member's Source, creating the client-go one on first use.
 func (m *Member) source(sel labels.Selector) Source {
 	if m.Source == nil {
-		m.Source = newKubeSource(m.client, m.ping, sel, !m.NoNodes)
+		m.Source = newKubeSource(m.Name, m.client, m.ping, sel, !m.NoNodes)
 	}
 	return m.Source
 }

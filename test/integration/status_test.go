@@ -151,7 +151,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 		chromedp.UserDataDir(t.TempDir()),
 		// Chromium's own scratch directories go under the test's, which the
 		// test removes, not under /tmp.
-		chromedp.Env("TMPDIR="+t.TempDir()),
+		chromedp.Env("TMPDIR=" + t.TempDir()),
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
