@@ -85,7 +85,9 @@ func TestChaosAPIServerKill(t *testing.T) {
 		do(t, "starting "+member, func(ctx context.Context) error { return fed.StartAPIServer(ctx, member) })
 	})
 	res, err := chaos.KillAPIServer(ctx, env, fed.DNS(), chaos.KillOptions{
-		Member: member, Before: time.Second, Down: 5 * time.Second, After: 2 * time.Second,
+		// After covers the member's return: its first /version request
+		// (every 5 s) or watch makes it fresh again.
+		Member: member, Before: time.Second, Down: 5 * time.Second, After: 8 * time.Second,
 		Workers: 1, Bound: time.Second, Unprobed: unprobed, StaleAfter: staleAfter,
 	})
 	if err != nil {
