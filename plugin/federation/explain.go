@@ -133,26 +133,16 @@ func placeOf(l *level) string {
 // serviceLevel finds the Service and level of a name relative to the zone, as
 // lookup does; nil when rel is not a Service's name.
 func (s *Snapshot) serviceLevel(rel string) (*serviceAnswers, *level) {
-	start := 0
-	for i := 0; i < 4 && start < len(rel); i++ {
-		end := strings.IndexByte(rel[start:], '.')
-		if end < 0 {
-			break
-		}
-		end += start
-		if rel[start:end] == "svc" {
-			if lvl, ok := s.levels[rel[end+1:]]; ok {
-				labels := strings.Split(strings.TrimSuffix(rel[:start], "."), ".")
-				if len(labels) != 3 || labels[2] != s.fed {
-					return nil, nil
-				}
-				if sa := s.services[labels[0]+"."+labels[1]]; sa != nil {
-					return sa, lvl
-				}
-				return nil, nil
-			}
-		}
-		start = end + 1
+	prefix, lvl, ok := s.splitLevel(rel)
+	if !ok {
+		return nil, nil
+	}
+	labels := strings.Split(strings.TrimSuffix(prefix, "."), ".")
+	if len(labels) != 3 || labels[2] != s.fed {
+		return nil, nil
+	}
+	if sa := s.services[labels[0]+"."+labels[1]]; sa != nil {
+		return sa, lvl
 	}
 	return nil, nil
 }

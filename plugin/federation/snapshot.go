@@ -185,8 +185,16 @@ func (n *node) replyIn(state *request.Request, loc *location, qtype uint16, room
 // lookup finds the answers for rel, the query name relative to the zone (with a
 // trailing dot, "" for the apex). It does not allocate: keys are substrings of rel.
 func (s *Snapshot) lookup(rel string) *node {
-	// Find "svc" among the first four labels such that what follows is a level;
-	// the labels before it are (service, namespace, federation).
+	if prefix, lvl, ok := s.splitLevel(rel); ok {
+		return s.lookupService(prefix, lvl)
+	}
+	return s.names[rel]
+}
+
+// splitLevel finds "svc" among the first four labels of rel such that what
+// follows is a level, and returns the labels before it (service, namespace,
+// federation, each with its dot) and the level. It does not allocate.
+func (s *Snapshot) splitLevel(rel string) (prefix string, lvl *level, ok bool) {
 	start := 0
 	for i := 0; i < 4 && start < len(rel); i++ {
 		end := strings.IndexByte(rel[start:], '.')
@@ -196,12 +204,12 @@ func (s *Snapshot) lookup(rel string) *node {
 		end += start
 		if rel[start:end] == "svc" {
 			if lvl, ok := s.levels[rel[end+1:]]; ok {
-				return s.lookupService(rel[:start], lvl)
+				return rel[:start], lvl, true
 			}
 		}
 		start = end + 1
 	}
-	return s.names[rel]
+	return "", nil, false
 }
 
 // lookupService resolves prefix ("", "F.", "N.F." or "S.N.F.") at a level.
