@@ -21,8 +21,10 @@ type builder struct {
 	members []*memberRun
 	usable  func(sh *Shard, st MemberStatus) []netip.Addr
 	policy  policy
-	geo     *geo // nil: no geo answers
-	server  string
+	// maxAnswers caps the addresses of a family in one answer; 0: no cap.
+	maxAnswers int
+	geo        *geo // nil: no geo answers
+	server     string
 
 	namespaces []string // empty: all
 
@@ -305,7 +307,7 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 		case len(shards) > 0:
 			n = b.levelNode(owner, shards)
 			if lvl.global && b.geoBuild != nil {
-				n.answer = b.geoBuild.picker(owner, shards, n.answer, b.records)
+				n.answer = b.geoBuild.picker(owner, shards, n.answer, b.answer)
 			}
 		case lvl.global:
 			n = emptyNode
@@ -376,11 +378,17 @@ func (sa *serviceAnswers) usableAt(members []string) []usableShard {
 // levelNode is the node of a level with usable shards: the policy decides what
 // each query gets.
 func (b *builder) levelNode(owner string, shards []usableShard) *node {
+	all := b.records(owner, addrsOf(shards))
 	return &node{
 		shards: shards,
-		all:    b.records(owner, addrsOf(shards)),
-		answer: b.policy.prepare(owner, shards, b.records),
+		all:    all,
+		answer: b.policy.prepare(owner, shards, all, b.answer),
 	}
+}
+
+// answer is the recordMaker of policies: the records of addrs within max_answers.
+func (b *builder) answer(owner string, addrs []netip.Addr) picker {
+	return limit(b.records(owner, addrs), b.maxAnswers)
 }
 
 // records makes the address records of owner, A before AAAA.

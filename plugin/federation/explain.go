@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 )
 
@@ -21,9 +20,12 @@ func (f *Federation) Explain(name, client string) (string, error) {
 	if _, ok := dns.IsDomainName(name); !ok || name == "." {
 		return "", fmt.Errorf("name %q: not a domain name", name)
 	}
-	state, err := clientRequest(name, client)
+	loc, err := clientLocation(name, client)
 	if err != nil {
 		return "", err
+	}
+	if f.geo == nil || client == "" {
+		loc = nil // the answer for every client
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n", name)
@@ -94,7 +96,7 @@ func (f *Federation) Explain(name, client string) (string, error) {
 		case n.answer == nil:
 			fmt.Fprintf(&b, "    no usable shard anywhere: NODATA with the SOA\n")
 		default:
-			rrs := n.answer.pick(state).rrs
+			rrs := append(n.answer.pick(loc, false), n.answer.pick(loc, true)...)
 			who := "every client"
 			if client != "" {
 				who = "client " + client
@@ -147,9 +149,9 @@ func (s *Snapshot) serviceLevel(rel string) (*serviceAnswers, *level) {
 	return nil, nil
 }
 
-// clientRequest is a query for name from client: an address, or a prefix sent
-// as EDNS Client Subnet from that address.
-func clientRequest(name, client string) (*request.Request, error) {
+// clientLocation is the place of a query for name from client: an address, or
+// a prefix sent as EDNS Client Subnet from that address; nil for any client.
+func clientLocation(name, client string) (*location, error) {
 	m := new(dns.Msg)
 	m.SetQuestion(name, dns.TypeA)
 	ip := netip.MustParseAddr("127.0.0.1")
@@ -170,7 +172,11 @@ func clientRequest(name, client string) (*request.Request, error) {
 			return nil, fmt.Errorf("client %q: not an IP address or prefix", client)
 		}
 	}
-	return &request.Request{W: clientWriter{addr: &net.UDPAddr{IP: ip.AsSlice(), Port: 53}}, Req: m}, nil
+	loc := new(location)
+	if err := locate(clientWriter{addr: &net.UDPAddr{IP: ip.AsSlice(), Port: 53}}, m, loc); err != nil {
+		return nil, err
+	}
+	return loc, nil
 }
 
 // clientWriter stands for the client of an explained query: only its addresses

@@ -33,6 +33,15 @@ var log = clog.NewWithPlugin(pluginName)
 // is the federation name.
 const DefaultLabel = "coredns-fed.io/federation"
 
+// DefaultMaxAnswers is how many addresses of a family one answer holds at most,
+// as Route 53's multivalue answers and gdnsd do: a name over more shards
+// answers a rotating window of them.
+const DefaultMaxAnswers = 8
+
+// maxMaxAnswers bounds max_answers: more addresses than this never fit a reply
+// a resolver would cache.
+const maxMaxAnswers = 256
+
 // Federation is the federation plugin in authoritative mode: it answers the zone
 // of the federation from the members' Services. Member mode is MemberMode.
 type Federation struct {
@@ -43,6 +52,7 @@ type Federation struct {
 	Label          string
 	Namespaces     []string // empty: every namespace
 	TTL            uint32
+	MaxAnswers     int // addresses of a family in one answer; 0: all
 	StartupTimeout time.Duration
 	StaleAfter     time.Duration // a member unreachable this long is stale
 	Members        []*Member
@@ -57,7 +67,6 @@ type Federation struct {
 	built    chan struct{} // closed by the build loop once snapshot is set; shared like snapshot
 	seeded   bool          // snapshot came from another configuration: rebuild it whole
 	health   HealthChecker
-	policy   policy
 	geo      *geo // nil: the global name answers every region
 	runs     []*memberRun
 	refused  ingressLog // used by the build loop only
@@ -76,6 +85,7 @@ type Federation struct {
 	watchers []func()
 	kick     chan struct{}
 	pending  atomic.Int32 // members not yet synced nor given up on
+	counters atomic.Pointer[answerCounterSet]
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -89,7 +99,7 @@ func New() *Federation {
 		TTL:            30,
 		StartupTimeout: 30 * time.Second,
 		StaleAfter:     30 * time.Second,
-		policy:         allPolicy{},
+		MaxAnswers:     DefaultMaxAnswers,
 		snapshot:       new(atomic.Pointer[Snapshot]),
 		built:          make(chan struct{}),
 		dirty:          map[string]struct{}{},
@@ -205,7 +215,7 @@ func (f *Federation) rebuild(bump bool) *Snapshot {
 
 	b := &builder{
 		zone: f.Zone, fed: f.Fed, ttl: f.TTL, soa: f.soa, ns: f.ns,
-		members: f.runs, usable: f.usable, policy: f.policy, geo: f.geo, server: f.server, namespaces: f.Namespaces,
+		members: f.runs, usable: f.usable, policy: allPolicy{max: f.MaxAnswers}, maxAnswers: f.MaxAnswers, geo: f.geo, server: f.server, namespaces: f.Namespaces,
 		ingress: f.Ingress, refused: &f.refused,
 	}
 	prev := f.snapshot.Load()

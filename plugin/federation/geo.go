@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/coredns/coredns/plugin"
-	"github.com/coredns/coredns/request"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
@@ -314,7 +313,7 @@ func (b *geoBuild) picker(owner string, shards []usableShard, fallback picker, r
 	if usable4|usable6 == 0 {
 		return fallback // no usable shard is in a region geo knows
 	}
-	p := &geoPicker{table: b.table, fallback: fallback, sets: map[uint64]*rrset{}, counters: b.counters}
+	p := &geoPicker{table: b.table, fallback: fallback, sets: map[uint64]picker{}, counters: b.counters}
 	if usable4 != 0 {
 		p.choice4 = b.choose(usable4)
 	}
@@ -343,25 +342,23 @@ type geoPicker struct {
 	table            *geoTable
 	fallback         picker
 	choice4, choice6 []geoChoice // by class, for A and AAAA queries; nil: no region has that family
-	sets             map[uint64]*rrset
+	sets             map[uint64]picker
 	counters         []prometheus.Counter
 }
 
-// pick implements picker for a query whose location is not known.
-func (p *geoPicker) pick(state *request.Request) *rrset { return p.fallback.pick(state) }
-
-// pickAt chooses by the client's location for an A (or, with v6, AAAA) query
-// and sets the client's ECS scope.
-func (p *geoPicker) pickAt(state *request.Request, loc *location, v6 bool) *rrset {
-	if loc.source == 0 {
+// pick chooses by the client's location for an A (or, with v6, AAAA) query
+// and sets the client's ECS scope. A client whose place is not known gets the
+// fallback.
+func (p *geoPicker) pick(loc *location, v6 bool) []dns.RR {
+	if loc == nil || loc.source == 0 {
 		// RFC 7871 §7.1.2: no address given; the answer for everybody, scope 0.
-		return p.fallback.pick(state)
+		return p.fallback.pick(nil, v6)
 	}
 	class, width := p.table.locate(loc.addr)
 	loc.scope = min(width, loc.source)
 	if class < 0 {
 		p.counters[len(p.counters)-2].Inc()
-		return p.fallback.pick(state)
+		return p.fallback.pick(nil, v6)
 	}
 	choice := p.choice4
 	if v6 {
@@ -369,11 +366,11 @@ func (p *geoPicker) pickAt(state *request.Request, loc *location, v6 bool) *rrse
 	}
 	if choice == nil || choice[class].mask == 0 {
 		p.counters[len(p.counters)-1].Inc()
-		return p.fallback.pick(state)
+		return p.fallback.pick(nil, v6)
 	}
 	c := choice[class]
 	p.counters[c.nearest].Inc()
-	return p.sets[c.mask]
+	return p.sets[c.mask].pick(loc, v6)
 }
 
 // location is where a query comes from: the ECS option's subnet, else the

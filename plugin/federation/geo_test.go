@@ -467,8 +467,8 @@ func BenchmarkGeoPick(b *testing.B) {
 		if err := locate(w, m, &loc); err != nil {
 			b.Fatal(err)
 		}
-		if s := g.pickAt(nil, &loc, false); len(s.rrs) != 1 {
-			b.Fatal(s.rrs)
+		if s := g.pick(&loc, false); len(s) != 1 {
+			b.Fatal(s)
 		}
 	}
 }

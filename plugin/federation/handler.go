@@ -5,19 +5,18 @@ import (
 	"strings"
 
 	"github.com/coredns/coredns/plugin"
-	"github.com/coredns/coredns/plugin/metrics"
-	"github.com/coredns/coredns/request"
 
 	"github.com/miekg/dns"
 )
 
 // ServeDNS implements plugin.Handler. It only reads the current snapshot: no
-// locks, no listing, and no records built per query.
+// locks, no listing, and no records built per query; a reply takes one
+// allocation unless it follows a CNAME chain.
 func (f *Federation) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 	if len(r.Question) != 1 {
 		// CoreDNS's server routes on the first question; a query has exactly one
 		// (RFC 9619), so this one is malformed whatever its zone.
-		answers.WithLabelValues(metrics.WithServer(ctx), string(kindFormErr)).Inc()
+		f.count(ctx, kindFormErr)
 		return dns.RcodeFormatError, nil
 	}
 	// The question name as it came off the wire, lower-cased (no copy when it
@@ -26,24 +25,24 @@ func (f *Federation) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 	if !inZone(qname, f.Zone) {
 		return plugin.NextOrFailure(f.Name(), f.Next, ctx, w, r)
 	}
-	server := metrics.WithServer(ctx)
 	if rcode := refuse(r); rcode != dns.RcodeSuccess {
-		answers.WithLabelValues(server, string(refusedKinds[rcode])).Inc()
+		f.count(ctx, refusedKinds[rcode])
 		return rcode, nil
 	}
 	snap := f.snapshot.Load()
 	if snap == nil {
-		answers.WithLabelValues(server, string(kindSERVFAIL)).Inc()
+		f.count(ctx, kindSERVFAIL)
 		return dns.RcodeServerFailure, nil
 	}
 
-	resp := newResponse(w, r)
-	m, state := &resp.msg, &resp.state
+	resp := newResponse(r)
+	m := &resp.msg
 	qtype := r.Question[0].Qtype
 	var loc *location
 	if f.geo != nil {
 		loc = &resp.loc
 		if err := locate(w, r, loc); err != nil {
+			f.count(ctx, kindFormErr)
 			return dns.RcodeFormatError, nil
 		}
 	}
@@ -63,16 +62,14 @@ func (f *Federation) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 		m.Extra = snap.glue
 		kind = kindA
 	default:
-		// The answer is assembled into a new slice (plugins before us may reorder
-		// it in place, as loadbalance does); the records themselves are shared
-		// and never modified.
 		var nodata bool
-		m.Answer, nodata, kind = n.replyIn(state, loc, qtype, resp.answer[:])
+		m.Answer, nodata, kind = n.reply(loc, qtype)
 		if nodata {
 			m.Ns = snap.negSOA
 		}
 	}
-	// Shared slices are handed out with len == cap, so that a plugin that
+	// Sections are the snapshot's slices, shared by every query and never
+	// modified; they are handed out with len == cap, so that a plugin that
 	// appends to a section (dnssec adds its signatures) copies it instead of
 	// writing into the snapshot under other queries.
 	m.Answer = m.Answer[:len(m.Answer):len(m.Answer)]
@@ -82,25 +79,22 @@ func (f *Federation) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 		m.Extra = loc.appendOPT(m.Extra) // ECS echoed with the answer's scope
 	}
 
-	answers.WithLabelValues(server, string(kind)).Inc()
+	f.count(ctx, kind)
 	w.WriteMsg(m)
 	return dns.RcodeSuccess, nil
 }
 
 // response is the memory of one reply, taken in one allocation: the message,
-// its question, the request state a policy reads, and room for the answer of a
-// level with a few addresses.
+// its question and the client's place.
 type response struct {
 	msg      dns.Msg
 	question [1]dns.Question
-	state    request.Request
-	answer   [8]dns.RR
 	loc      location // the client's place, when geo answers are on
 }
 
 // newResponse starts the authoritative reply to r, which has one question.
-func newResponse(w dns.ResponseWriter, r *dns.Msg) *response {
-	resp := &response{state: request.Request{W: w, Req: r}}
+func newResponse(r *dns.Msg) *response {
+	resp := new(response)
 	hdr := dns.Msg{MsgHdr: r.MsgHdr}
 	resp.msg.SetReply(&hdr) // the header alone: SetReply would allocate the question
 	resp.question[0] = r.Question[0]

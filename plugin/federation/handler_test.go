@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -669,5 +670,61 @@ func BenchmarkServeDNSStatic(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		f.ServeDNS(ctx, w, msgs[i%len(msgs)])
+	}
+}
+
+// TestMaxAnswers: a level with more addresses of a family than max_answers
+// answers a window of max_answers of them per query, every address as often
+// over many queries; a zone transfer still sends them all.
+func TestMaxAnswers(t *testing.T) {
+	cs := seed()
+	for i := range cs {
+		var ips []string
+		for j := range 5 {
+			ips = append(ips, fmt.Sprintf("192.0.%d.%d", i, j+1), fmt.Sprintf("2001:db8:%d::%d", i, j+1))
+		}
+		cs[i].objs = []runtime.Object{fixture.Service("mynamespace", "nginx", "myfederation", ips...), slice("mynamespace", "nginx", fixture.Ready)}
+	}
+	for _, tc := range []struct {
+		max, want int
+	}{{DefaultMaxAnswers, DefaultMaxAnswers}, {3, 3}, {0, 20}, {20, 20}} {
+		f, _ := newTestFederation(t, cs, func(f *Federation) { f.MaxAnswers = tc.max })
+		for _, qtype := range []uint16{dns.TypeA, dns.TypeAAAA} {
+			seen := map[string]int{}
+			const queries = 400
+			for range queries {
+				resp := query(t, f, nginx(""), qtype)
+				if len(resp.Answer) != tc.want {
+					t.Fatalf("max_answers %d, %s: %d records, want %d\n%s", tc.max, dns.TypeToString[qtype], len(resp.Answer), tc.want, resp)
+				}
+				names := map[string]bool{}
+				for _, rr := range resp.Answer {
+					if rr.Header().Rrtype != qtype {
+						t.Fatalf("max_answers %d: %s in a %s answer", tc.max, rr, dns.TypeToString[qtype])
+					}
+					v := strings.Fields(rr.String())[4]
+					if names[v] {
+						t.Fatalf("max_answers %d: %s twice in one answer\n%s", tc.max, v, resp)
+					}
+					names[v] = true
+					seen[v]++
+				}
+			}
+			// Every address is answered, each about as often (a random window
+			// start: each appears in want/20 of the answers, here within ±50 %).
+			if len(seen) != 20 {
+				t.Errorf("max_answers %d, %s: %d distinct addresses over %d queries, want 20", tc.max, dns.TypeToString[qtype], len(seen), queries)
+			}
+			expect := queries * tc.want / 20
+			for v, n := range seen {
+				if n < expect/2 || n > expect*3/2 {
+					t.Errorf("max_answers %d, %s: %s answered %d times, expected about %d", tc.max, dns.TypeToString[qtype], v, n, expect)
+				}
+			}
+		}
+		// The zone's data is every address: a transfer sends all 40.
+		if n := len(f.snapshot.Load().lookup("nginx.mynamespace.myfederation.svc.").all.rrs); n != 40 {
+			t.Errorf("max_answers %d: the global name's records hold %d addresses, want 40", tc.max, n)
+		}
 	}
 }

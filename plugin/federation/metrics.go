@@ -1,10 +1,12 @@
 package federation
 
 import (
+	"context"
 	"net/netip"
 	"strings"
 
 	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/metrics"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -110,4 +112,40 @@ func shardState(usable []netip.Addr) string {
 		return "healthy"
 	}
 	return "unhealthy"
+}
+
+// answerCounters are the answers_total counters of one server block, resolved
+// once: a label lookup per query would cost more than the answer.
+type answerCounters struct {
+	server string
+	kinds  [numKinds]prometheus.Counter
+}
+
+// answerCounterSet is the counters of every server block that a federation
+// answers in, copied on write (one block in most Corefiles).
+type answerCounterSet []*answerCounters
+
+// count counts one answer of kind in the server of ctx.
+func (f *Federation) count(ctx context.Context, kind answerKind) {
+	server := metrics.WithServer(ctx)
+	set := f.counters.Load()
+	if set != nil {
+		for _, c := range *set {
+			if c.server == server {
+				c.kinds[kind].Inc()
+				return
+			}
+		}
+	}
+	c := &answerCounters{server: server}
+	for k := range c.kinds {
+		c.kinds[k] = answers.WithLabelValues(server, kindNames[k])
+	}
+	var next answerCounterSet
+	if set != nil {
+		next = append(next, *set...)
+	}
+	next = append(next, c)
+	f.counters.Store(&next) // a lost race only resolves the same counters again
+	c.kinds[kind].Inc()
 }

@@ -1,10 +1,10 @@
 package federation
 
 import (
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 
-	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 )
 
@@ -19,18 +19,23 @@ type usableShard struct {
 	addrs []netip.Addr // after health checks and the stale policy; never empty
 }
 
-// policy prepares the answers of a level from its usable shards (never none).
+// policy prepares the answers of a level from its usable shards (never none)
+// and all, the records of every usable address (what a zone transfer sends).
 type policy interface {
-	prepare(owner string, shards []usableShard, rr recordMaker) picker
+	prepare(owner string, shards []usableShard, all *rrset, rr recordMaker) picker
 }
 
-// picker chooses the records one query gets.
+// picker chooses the records one query gets: of an A (v6 false) or AAAA (v6
+// true) query from loc, the client's place (nil when geo answers are on). A
+// picker may set loc's ECS scope. It runs per query: it must not allocate, and
+// the slice it returns is the snapshot's, with len == cap.
 type picker interface {
-	pick(state *request.Request) *rrset
+	pick(loc *location, v6 bool) []dns.RR
 }
 
-// recordMaker makes the address records of an owner name.
-type recordMaker func(owner string, addrs []netip.Addr) *rrset
+// recordMaker makes the answer of an owner name with the addresses: their
+// records, within max_answers.
+type recordMaker func(owner string, addrs []netip.Addr) picker
 
 // rrset is a prepared set of address records, A first, then AAAA. A fixed answer
 // is its own picker.
@@ -39,18 +44,64 @@ type rrset struct {
 	nA  int // how many of rrs are A records
 }
 
-func (s *rrset) pick(*request.Request) *rrset { return s }
+func (s *rrset) pick(_ *location, v6 bool) []dns.RR {
+	if v6 {
+		return s.aaaa()
+	}
+	return s.a()
+}
 
-// a and aaaa return the records of one type.
-func (s *rrset) a() []dns.RR    { return s.rrs[:s.nA] }
+// a and aaaa return the records of one type, with len == cap.
+func (s *rrset) a() []dns.RR    { return s.rrs[:s.nA:s.nA] }
 func (s *rrset) aaaa() []dns.RR { return s.rrs[s.nA:] }
 
-// allPolicy answers every usable address of the level, deduplicated and sorted
-// (IPv4 before IPv6): what Federation v1 put in a cloud DNS record set.
-type allPolicy struct{}
+// rotation answers at most max records of a family that has more, a window of
+// consecutive records from a random start, so that every address is answered
+// as often over many queries (Route 53 and gdnsd answer 8 of a larger set).
+// Each family's records are held twice in a ring, so a window is a subslice.
+type rotation struct {
+	ring [2][]dns.RR // by family: its records twice when it has more than max, else once
+	n    [2]int      // records of the family
+	max  int
+}
 
-func (allPolicy) prepare(owner string, shards []usableShard, rr recordMaker) picker {
-	return rr(owner, addrsOf(shards))
+// limit returns a picker that answers at most max records of each family of s;
+// s itself when no family has more (or max is 0: no limit).
+func limit(s *rrset, max int) picker {
+	n4, n6 := s.nA, len(s.rrs)-s.nA
+	if max <= 0 || n4 <= max && n6 <= max {
+		return s
+	}
+	r := &rotation{n: [2]int{n4, n6}, max: max}
+	for f, recs := range [2][]dns.RR{s.a(), s.aaaa()} {
+		r.ring[f] = recs
+		if len(recs) > max {
+			r.ring[f] = append(slices.Clip(recs), recs...)
+		}
+	}
+	return r
+}
+
+func (r *rotation) pick(_ *location, v6 bool) []dns.RR {
+	f := family4
+	if v6 {
+		f = family6
+	}
+	n := r.n[f]
+	if n <= r.max {
+		return r.ring[f][:n:n]
+	}
+	i := rand.IntN(n)
+	return r.ring[f][i : i+r.max : i+r.max]
+}
+
+// allPolicy answers every usable address of the level, deduplicated and sorted
+// (IPv4 before IPv6), within max_answers: what Federation v1 put in a cloud DNS
+// record set.
+type allPolicy struct{ max int }
+
+func (p allPolicy) prepare(_ string, _ []usableShard, all *rrset, _ recordMaker) picker {
+	return limit(all, p.max)
 }
 
 // addrsOf returns the deduplicated, sorted addresses of shards.

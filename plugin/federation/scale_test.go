@@ -73,7 +73,7 @@ func BenchmarkScale(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {
 				if n := snap.lookup(names[i%len(names)]); n != nil {
-					n.reply(nil, nil, dns.TypeA)
+					n.reply(nil, dns.TypeA)
 				}
 			}
 			b.ReportMetric(float64(heap)/(1<<20), "MiB-heap")

@@ -156,6 +156,16 @@ func parse(c *caddy.Controller) (*Federation, error) {
 					return nil, err
 				}
 				f.TTL = t
+			case "max_answers":
+				a := c.RemainingArgs()
+				if len(a) != 1 {
+					return nil, c.Errf("max_answers needs one number, got %d arguments", len(a))
+				}
+				n, err := strconv.Atoi(a[0])
+				if err != nil || n < 0 || n > maxMaxAnswers {
+					return nil, c.Errf("max_answers %q: not a number from 0 (no limit) to %d", a[0], maxMaxAnswers)
+				}
+				f.MaxAnswers = n
 			case "soa":
 				soa = c.RemainingArgs()
 				if len(soa) != 2 && len(soa) != 6 {

@@ -75,7 +75,34 @@ func TestParse(t *testing.T) {
 			}
 		}},
 
+		{`federation myfederation {
+			member a { kubeconfig ` + kc + ` }
+			ns ns1.example.com. 192.0.2.53
+			max_answers 0
+		}`, false, "", func(t *testing.T, f *Federation) {
+			if f.MaxAnswers != 0 {
+				t.Errorf("max_answers 0: got %d", f.MaxAnswers)
+			}
+		}},
+		{`federation myfederation {
+			member a { kubeconfig ` + kc + ` }
+			ns ns1.example.com. 192.0.2.53
+		}`, false, "", func(t *testing.T, f *Federation) {
+			if f.MaxAnswers != DefaultMaxAnswers {
+				t.Errorf("max_answers default: got %d", f.MaxAnswers)
+			}
+		}},
 		// Bad input: each names the option and the value.
+		{`federation myfederation {
+			member a { kubeconfig ` + kc + ` }
+			ns ns1.example.com. 192.0.2.53
+			max_answers -1
+		}`, true, `max_answers "-1": not a number from 0 (no limit) to 256`, nil},
+		{`federation myfederation {
+			member a { kubeconfig ` + kc + ` }
+			ns ns1.example.com. 192.0.2.53
+			max_answers 8 9
+		}`, true, "max_answers needs one number, got 2 arguments", nil},
 		{`federation {
 			member a { kubeconfig ` + kc + ` }
 		}`, true, "exactly one FEDERATION name, got 0", nil},

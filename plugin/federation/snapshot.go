@@ -4,7 +4,6 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 )
 
@@ -74,18 +73,24 @@ const (
 var emptyNode = &node{}
 
 // answerKind labels answers in metrics.
-type answerKind string
+type answerKind uint8
 
 const (
-	kindA        answerKind = "a"
-	kindCNAME    answerKind = "cname"
-	kindNODATA   answerKind = "nodata"
-	kindNXDOMAIN answerKind = "nxdomain"
-	kindSERVFAIL answerKind = "servfail"
-	kindRefused  answerKind = "refused"
-	kindNotImp   answerKind = "notimp"
-	kindFormErr  answerKind = "formerr"
+	kindA answerKind = iota
+	kindCNAME
+	kindNODATA
+	kindNXDOMAIN
+	kindSERVFAIL
+	kindRefused
+	kindNotImp
+	kindFormErr
+	numKinds
 )
+
+// kindNames are the label values of the answer kinds.
+var kindNames = [numKinds]string{"a", "cname", "nodata", "nxdomain", "servfail", "refused", "notimp", "formerr"}
+
+func (k answerKind) String() string { return kindNames[k] }
 
 // alias reports whether n is a CNAME for every type: a level with no usable address.
 func (n *node) alias() bool { return n.cname != nil && n.answer == nil }
@@ -107,75 +112,57 @@ func (n *node) next(qtype uint16) *node {
 // records returns the terminal records of n for the query (following no alias).
 // loc is the client's location when geo answers are on, else nil. ANY gets one
 // RRset (RFC 8482 §4.1): the A records, or the AAAA records when there are none.
-func (n *node) records(state *request.Request, loc *location, qtype uint16) []dns.RR {
+// The slice is the snapshot's, with len == cap.
+func (n *node) records(loc *location, qtype uint16) []dns.RR {
 	if n.answer == nil {
 		return nil
 	}
 	switch qtype {
 	case dns.TypeA:
-		return n.pick(state, loc, false).a()
+		return n.answer.pick(loc, false)
 	case dns.TypeAAAA:
-		return n.pick(state, loc, true).aaaa()
+		return n.answer.pick(loc, true)
 	case dns.TypeANY:
-		if set := n.pick(state, loc, false); set.nA > 0 {
-			return set.a()
+		if rrs := n.answer.pick(loc, false); len(rrs) > 0 {
+			return rrs
 		}
-		return n.pick(state, loc, true).aaaa()
+		return n.answer.pick(loc, true)
 	}
 	return nil
 }
 
-// pick asks n's policy for the records a query of the family gets.
-func (n *node) pick(state *request.Request, loc *location, aaaa bool) *rrset {
-	if g, ok := n.answer.(*geoPicker); ok && loc != nil {
-		return g.pickAt(state, loc, aaaa)
-	}
-	return n.answer.pick(state)
-}
-
-// reply assembles the answer section for qtype into a new slice: the CNAME
-// chain (RFC 1034 §4.3.2: in-zone aliases are chased by the server) and the
-// records at its end. nodata reports an empty end, for the SOA in the authority.
-func (n *node) reply(state *request.Request, loc *location, qtype uint16) (rrs []dns.RR, nodata bool, kind answerKind) {
-	return n.replyIn(state, loc, qtype, nil)
-}
-
-// replyIn is reply into room when the answer fits, else into a new slice;
-// either way with len == cap.
-func (n *node) replyIn(state *request.Request, loc *location, qtype uint16, room []dns.RR) (rrs []dns.RR, nodata bool, kind answerKind) {
+// reply returns the answer section for qtype: the CNAME chain (RFC 1034
+// §4.3.2: in-zone aliases are chased by the server) and the records at its end.
+// nodata reports an empty end, for the SOA in the authority.
+//
+// An answer without a chain is the snapshot's own slice, as CoreDNS's file
+// plugin answers from its tree: plugins that reorder or extend a section
+// (loadbalance, dnssec) copy it first, and len == cap makes an append copy. Only
+// a chain is assembled into a new slice.
+func (n *node) reply(loc *location, qtype uint16) (rrs []dns.RR, nodata bool, kind answerKind) {
 	if qtype == dns.TypeCNAME || qtype == dns.TypeANY && n.alias() {
 		// The CNAME is the alias's one RRset; a name with addresses owns none.
 		if !n.alias() {
 			return nil, true, kindNODATA
 		}
-		if len(room) == 0 {
-			room = make([]dns.RR, 1)
-		}
-		return append(room[:0:1], n.cname), false, kindCNAME
+		return []dns.RR{n.cname}, false, kindCNAME
 	}
 	size, end := 0, n
 	for x := n.next(qtype); x != nil; x = end.next(qtype) {
 		size++
 		end = x
 	}
-	last := end.records(state, loc, qtype)
-	size += len(last)
-	if size > 0 {
-		if size <= len(room) {
-			rrs = room[:0:size]
-		} else {
-			rrs = make([]dns.RR, 0, size)
-		}
+	last := end.records(loc, qtype)
+	switch {
+	case end != n:
+		kind = kindCNAME
+		rrs = make([]dns.RR, 0, size+len(last))
 		for x := n; x != end; x = x.next(qtype) {
 			rrs = append(rrs, x.cname)
 		}
 		rrs = append(rrs, last...)
-	}
-	switch {
-	case end != n:
-		kind = kindCNAME
 	case len(last) > 0:
-		kind = kindA
+		kind, rrs = kindA, last
 	default:
 		kind = kindNODATA
 	}

@@ -22,6 +22,9 @@ type AmpOptions struct {
 	// and never leaves it), so that its names have the largest answers.
 	Service   string
 	Addresses int
+	// MaxAnswers is d's max_answers (0: none): the scenario is meant for a
+	// server without a cap, whose names give their largest replies.
+	MaxAnswers int
 }
 
 // AmpRow is the largest reply to one query type at one kind of name, over
@@ -73,7 +76,7 @@ func Amplification(ctx context.Context, env *Env, d *lab.CoreDNS, opts AmpOption
 	if err != nil {
 		return nil, err
 	}
-	if err := waitAnswers(ctx, d.Addr, env.Name(opts.Service, ""), want); err != nil {
+	if err := waitAnswers(ctx, d.Addr, env.Name(opts.Service, ""), want, opts.MaxAnswers); err != nil {
 		return nil, err
 	}
 	c0 := env.Lab.Clusters()[0]
@@ -208,20 +211,40 @@ func setIngressIn(ctx context.Context, env *Env, service string, n, b int) (int,
 	return n * len(env.Lab.Clusters()), nil
 }
 
-// waitAnswers waits until addr answers name with n A records over TCP.
-func waitAnswers(ctx context.Context, addr, name string, n int) error {
+// waitAnswers waits until addr answers name with the n A records over TCP:
+// each answer holds min(n, max) of them (max: the server's max_answers, 0 for
+// none) and, across the answers of one round, every one of the n appears.
+func waitAnswers(ctx context.Context, addr, name string, n, max int) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
+	per := n
+	if max > 0 && max < n {
+		per = max
+	}
 	c := &dns.Client{Net: "tcp", Timeout: 2 * time.Second}
 	return lab.Poll(ctx, 200*time.Millisecond, nil, func() error {
-		q := new(dns.Msg)
-		q.SetQuestion(name, dns.TypeA)
-		r, _, err := c.Exchange(q, addr)
-		if err != nil {
-			return err
+		seen := map[string]bool{}
+		// A rotating window of per records shows every record within a few
+		// dozen answers; a round that still misses one is retried.
+		for range 8*(n/per) + 8 {
+			q := new(dns.Msg)
+			q.SetQuestion(name, dns.TypeA)
+			r, _, err := c.Exchange(q, addr)
+			if err != nil {
+				return err
+			}
+			if len(r.Answer) != per {
+				return fmt.Errorf("%s: %d records, want %d", name, len(r.Answer), per)
+			}
+			for _, rr := range r.Answer {
+				seen[rr.String()] = true
+			}
+			if len(seen) >= n {
+				break
+			}
 		}
-		if len(r.Answer) != n {
-			return fmt.Errorf("%s: %d records, want %d", name, len(r.Answer), n)
+		if len(seen) != n {
+			return fmt.Errorf("%s: %d different records across answers, want %d", name, len(seen), n)
 		}
 		return nil
 	})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/coredns-fed/coredns-fed/internal/lab"
+	"github.com/coredns-fed/coredns-fed/plugin/federation"
 )
 
 // Options sizes a run of every scenario.
@@ -145,9 +146,9 @@ func run(ctx context.Context, o Options, rep *Report) error {
 	}
 	// The same federation without probes and with a short stale_after: the
 	// other half of the stale policy, and every address of the wide
-	// Service answered.
+	// Service answered (no max_answers cap: the largest replies).
 	unprobed, err := l.StartVariant(ctx, "unprobed", lab.Variant{
-		FederationOptions: []string{fmt.Sprintf("stale_after %s", o.StaleAfter), lab.SeedIngressAllow},
+		FederationOptions: []string{fmt.Sprintf("stale_after %s", o.StaleAfter), lab.SeedIngressAllow, "max_answers 0"},
 	})
 	if err != nil {
 		return err
@@ -185,6 +186,7 @@ func run(ctx context.Context, o Options, rep *Report) error {
 	}
 	if rep.Flap, err = Flapping(ctx, env, d, FlapOptions{
 		Service: flap, Addresses: o.FlapAddrs, Flapping: o.FlapAddrs / 10, Duration: o.FlapFor, Sample: o.FlapFor / 40,
+		MaxAnswers: federation.DefaultMaxAnswers,
 	}); err != nil {
 		fail("flapping backends", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/coredns-fed/coredns-fed/internal/lab"
+	"github.com/coredns-fed/coredns-fed/plugin/federation"
 	"github.com/coredns-fed/coredns-fed/test/chaos"
 )
 
@@ -143,7 +144,7 @@ func TestChaosAmplification(t *testing.T) {
 	env := chaosEnv(t, "amp", 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	d, err := fed.StartVariant(ctx, "chaos-amp", lab.Variant{FederationOptions: []string{lab.SeedIngressAllow}})
+	d, err := fed.StartVariant(ctx, "chaos-amp", lab.Variant{FederationOptions: []string{lab.SeedIngressAllow, "max_answers 0"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,6 +218,7 @@ func TestChaosFlappingBackends(t *testing.T) {
 	defer cancel()
 	res, err := chaos.Flapping(ctx, env, fed.DNS(), chaos.FlapOptions{
 		Service: env.Services[0], Addresses: 40, Flapping: 4, Duration: 8 * time.Second, Sample: time.Second,
+		MaxAnswers: federation.DefaultMaxAnswers,
 	})
 	if err != nil {
 		t.Fatal(err)
