@@ -90,17 +90,33 @@ $(BIN)/fedbench: FORCE
 	$(GO) build -o $@ ./cmd/fedbench
 
 # fuzz runs every native Go fuzz target of the plugins for FUZZTIME each (their
-# seed corpora in testdata/fuzz run with every `go test`). Not part of test.
+# seed corpora in testdata/fuzz run with every `go test`), keeps each target's
+# log in $(FUZZ_OUT)/ and writes $(FUZZ_OUT)/summary.md: executions, new corpus
+# entries and the result of each target, the table docs/reliability.md quotes.
+# A crash stops the run; its input is in the package's testdata/fuzz. Not part
+# of test.
 FUZZTIME ?= 10m
+FUZZ_OUT ?= fuzz-results
 FUZZ_PKGS := ./plugin/federation ./plugin/shardhealth
 
 fuzz:
-	@for pkg in $(FUZZ_PKGS); do \
+	@mkdir -p $(FUZZ_OUT); \
+	printf '| package | target | time | executions | new inputs | result |\n|---|---|---|---|---|---|\n' > $(FUZZ_OUT)/summary.md; \
+	for pkg in $(FUZZ_PKGS); do \
 		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 			echo "== $$pkg $$target ($(FUZZTIME))"; \
-			$(GO) test -run XXX -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+			log=$(FUZZ_OUT)/$$target.log; \
+			$(GO) test -run XXX -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$pkg > $$log 2>&1; \
+			rc=$$?; tail -4 $$log; \
+			last=$$(grep -o 'elapsed: [^,]*, execs: [0-9]*' $$log | tail -1); \
+			execs=$${last##*execs: }; \
+			new=$$(grep -o 'new interesting: [0-9]*' $$log | tail -1); \
+			result=ok; [ $$rc -eq 0 ] || result="**failed** (see $$log)"; \
+			echo "| $$pkg | $$target | $(FUZZTIME) | $$execs | $${new##*: } | $$result |" >> $(FUZZ_OUT)/summary.md; \
+			[ $$rc -eq 0 ] || exit 1; \
 		done; \
-	done
+	done; \
+	cat $(FUZZ_OUT)/summary.md
 
 # chaos runs the reliability scenarios (churn, a kube-apiserver killed, etcd
 # restarted and a watch expiry, coredns-fed reloaded and restarted, hostile
