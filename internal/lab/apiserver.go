@@ -58,15 +58,22 @@ func apiserverArgs(c *Cluster, etcdURL string, index int, advertiseLoopback, aud
 func (c *Cluster) auditPolicyPath() string { return filepath.Join(c.dir, "audit-policy.yaml") }
 func (c *Cluster) auditLogPath() string    { return filepath.Join(c.dir, "audit.log") }
 
-// auditPolicy records every list and watch request of a ServiceAccount when
-// it arrives, and nothing else: enough to count a client's relists.
+// auditPolicy records the list and watch requests of ServiceAccounts, and
+// nothing else: enough to count a client's relists. A watch is logged when it
+// arrives (it completes only when it ends); a list when it arrives and when it
+// is answered, with its status code, so that a list the server refused (while
+// its watch cache initialises) is told apart from one it served.
 const auditPolicy = `apiVersion: audit.k8s.io/v1
 kind: Policy
-omitStages: ["ResponseStarted", "ResponseComplete", "Panic"]
+omitStages: ["ResponseStarted", "Panic"]
 rules:
 - level: Metadata
-  verbs: ["list", "watch"]
+  verbs: ["list"]
   userGroups: ["system:serviceaccounts"]
+- level: Metadata
+  verbs: ["watch"]
+  userGroups: ["system:serviceaccounts"]
+  omitStages: ["ResponseComplete"]
 - level: None
 `
 

@@ -99,7 +99,8 @@ func Markdown(r *Report) string {
 		p("notice the loss) and answered them again %.0f ms after the API server was ready. A change made in the\n", k.ReturnMs)
 		p("member after the restart showed in the probed server's answer %.0f ms after the API server took it.\n", k.ChangeMs)
 		if k.Requests.Lists >= 0 {
-			p("The member's kube-apiserver audit log counts, from the kill on, **%d lists**, %d watches and %d\n", k.Requests.Lists, k.Requests.Watches, k.Requests.WatchLists)
+			p("The member's kube-apiserver audit log counts, from the kill on, **%d lists** answered (and %d refused\n", k.Requests.Lists, k.Requests.FailedLists)
+			p("and retried), %d watches and %d\n", k.Requests.Watches, k.Requests.WatchLists)
 			p("streaming-list attempts (which this kube-apiserver answers by making client-go fall back to a\n")
 			p("list) from coredns-fed's reader, for two servers with three watched kinds each. A restarted\n")
 			p("kube-apiserver's watch cache starts at etcd's current revision, so a watch that resumes from an\n")
@@ -123,7 +124,8 @@ func Markdown(r *Report) string {
 		p("\nA change in `%s` showed %.0f ms after its acknowledgement once etcd was back, and %.0f ms after the\n", e.Member, e.ChangeAfterEtcdMs, e.ChangeAfterExpiryMs)
 		p("expiry.")
 		if e.Requests.Lists >= 0 {
-			p(" The member's audit log counts %d lists, %d watches and %d streaming-list attempts from\n", e.Requests.Lists, e.Requests.Watches, e.Requests.WatchLists)
+			p(" The member's audit log counts %d lists answered (and %d refused and retried), %d watches and\n", e.Requests.Lists, e.Requests.FailedLists, e.Requests.Watches)
+			p("%d streaming-list attempts from\n", e.Requests.WatchLists)
 			p("coredns-fed's reader from the compaction on (two servers, three watched kinds each).")
 		}
 		p("\n")
