@@ -97,30 +97,17 @@ type Requests struct {
 // stay until stale_after and are then dropped; after the restart they return,
 // and a change in the member shows within the bound.
 func KillAPIServer(ctx context.Context, env *Env, d *lab.CoreDNS, opts KillOptions) (*KillResult, error) {
-	hit := -1
-	for m, c := range env.Lab.Clusters() {
-		if c.Name == opts.Member {
-			hit = m
-		}
-	}
-	if hit < 0 {
-		return nil, fmt.Errorf("no member %q", opts.Member)
-	}
-	sh, err := newShards(ctx, env)
+	hit, err := memberIndex(env, opts.Member)
 	if err != nil {
-		return nil, err
-	}
-	if err := sh.allReady(ctx); err != nil {
 		return nil, err
 	}
 	servers := []*lab.CoreDNS{d}
 	if opts.Unprobed != nil {
 		servers = append(servers, opts.Unprobed)
 	}
-	for _, s := range servers {
-		if err := waitAllAnswered(ctx, env, s.Addr, time.Minute); err != nil {
-			return nil, err
-		}
+	sh, err := readyShards(ctx, env, servers...)
+	if err != nil {
+		return nil, err
 	}
 	audit := auditFrom(env.Lab, opts.Member)
 

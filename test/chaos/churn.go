@@ -50,14 +50,8 @@ type ChurnResult struct {
 // load asks d every Service's names, and checks each answer against the
 // shards' states: idle first, then with the churn.
 func Churn(ctx context.Context, env *Env, d *lab.CoreDNS, opts ChurnOptions) (*ChurnResult, error) {
-	sh, err := newShards(ctx, env)
+	sh, err := readyShards(ctx, env, d)
 	if err != nil {
-		return nil, err
-	}
-	if err := sh.allReady(ctx); err != nil {
-		return nil, err
-	}
-	if err := waitAllAnswered(ctx, env, d.Addr, time.Minute); err != nil {
 		return nil, err
 	}
 	members := len(env.Lab.Clusters())

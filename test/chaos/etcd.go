@@ -46,23 +46,12 @@ type EtcdResult struct {
 // bound after each step; the expiry costs one relist per watched kind and
 // server.
 func RestartEtcd(ctx context.Context, env *Env, d *lab.CoreDNS, opts EtcdOptions) (*EtcdResult, error) {
-	hit := -1
-	for m, c := range env.Lab.Clusters() {
-		if c.Name == opts.Member {
-			hit = m
-		}
-	}
-	if hit < 0 {
-		return nil, fmt.Errorf("no member %q", opts.Member)
-	}
-	sh, err := newShards(ctx, env)
+	hit, err := memberIndex(env, opts.Member)
 	if err != nil {
 		return nil, err
 	}
-	if err := sh.allReady(ctx); err != nil {
-		return nil, err
-	}
-	if err := waitAllAnswered(ctx, env, d.Addr, time.Minute); err != nil {
+	sh, err := readyShards(ctx, env, d)
+	if err != nil {
 		return nil, err
 	}
 	exp := NewExpect(len(env.Lab.Clusters()), len(env.Services), true)

@@ -233,14 +233,8 @@ func Hostile(ctx context.Context, env *Env, opts HostileOptions) (*HostileResult
 		return nil, err
 	}
 	defer d.Stop()
-	sh, err := newShards(ctx, env)
+	sh, err := readyShards(ctx, env, d)
 	if err != nil {
-		return nil, err
-	}
-	if err := sh.allReady(ctx); err != nil {
-		return nil, err
-	}
-	if err := waitAllAnswered(ctx, env, d.Addr, time.Minute); err != nil {
 		return nil, err
 	}
 	res := &HostileResult{Member: opts.Member}

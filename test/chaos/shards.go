@@ -23,6 +23,35 @@ type shards struct {
 	slices [][]*discoveryv1.EndpointSlice
 }
 
+// readyShards reads every Service's EndpointSlice from every member, marks
+// every endpoint ready, and waits until each of servers answers every
+// Service's global name with every member's address: where a scenario starts.
+func readyShards(ctx context.Context, env *Env, servers ...*lab.CoreDNS) (*shards, error) {
+	sh, err := newShards(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	if err := sh.allReady(ctx); err != nil {
+		return nil, err
+	}
+	for _, s := range servers {
+		if err := waitAllAnswered(ctx, env, s.Addr, time.Minute); err != nil {
+			return nil, err
+		}
+	}
+	return sh, nil
+}
+
+// memberIndex returns the position of the member name among the lab's clusters.
+func memberIndex(env *Env, name string) (int, error) {
+	for m, c := range env.Lab.Clusters() {
+		if c.Name == name {
+			return m, nil
+		}
+	}
+	return -1, fmt.Errorf("no member %q", name)
+}
+
 // newShards reads every Service's EndpointSlice from every member.
 func newShards(ctx context.Context, env *Env) (*shards, error) {
 	sh := &shards{env: env}
