@@ -236,7 +236,7 @@ func Markdown(r *Report) string {
 	p("  checked by `TestChaosHostileAPIServer` (integration), whose log lines must name the member.\n")
 
 	p("\n## Not measured here yet\n\n")
-	p("- **7. Fuzzing**: the native Go fuzz targets and `make fuzz` exist; their executions are recorded by\n")
-	p("  `make fuzz`, not by this run.\n")
+	p("- **7. Fuzzing** is measured by `make fuzz`, not by this run; its last figures are written by hand\n")
+	p("  under *Notes on this run*.\n")
 	return b.String()
 }
