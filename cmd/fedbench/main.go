@@ -4,7 +4,7 @@
 // memory and cold sync against a lab of real kube-apiservers, the same
 // state at 50 members fed synthetically, and the query path's profile.
 //
-//	fedbench [-out DIR] [-smoke] [-services N] [-duration D] [-flips N] [-rounds N] [-unpinned N]
+//	fedbench [-out DIR] [-img DIR] [-smoke] [-services N] [-duration D] [-flips N] [-rounds N] [-unpinned N]
 //	fedbench synthetic -clusters N -services N [-seed] [-benchtime D] -dir DIR
 //	fedbench growth [-out DIR] [-img DIR] [-shards N,N,...]
 //
@@ -65,6 +65,7 @@ func run(ctx context.Context, args []string) error {
 	rounds := fs.Int("rounds", 0, "rounds of the pinned throughput pass (default 3, smoke 1)")
 	unpinned := fs.Int("unpinned", -1, "rounds of the unpinned throughput pass, 0 for none (default 1, smoke 0)")
 	goTool := fs.String("go", "go", "the go command, for go test and go tool pprof")
+	img := fs.String("img", "", "directory for the growth phase's SVG plots (default: -out)")
 	fs.Parse(args)
 
 	o := bench.DefaultOptions(*smoke)
@@ -79,6 +80,7 @@ func run(ctx context.Context, args []string) error {
 	if o.Self, err = os.Executable(); err != nil {
 		return err
 	}
+	o.GrowthImg = *img
 	if *services > 0 {
 		o.Services = *services
 	}

@@ -265,6 +265,18 @@ func Markdown(rep *Report) string {
 			w("In-use heap, %d × %d:\n\n```\n%s\n```\n\n", x.Clusters, x.Services, shortTop(x.HeapTop, 15))
 		}
 	}
+	if len(rep.Growth) > 0 {
+		w("### Growth\n\n")
+		w("The synthetic federation of %d members (fake clientsets stand in for the API servers) at each size, one child process each; ", GrowthMembers)
+		w("the change is an EndpointSlice update through the fake client until ServeDNS answers it (%d changes: p99 is the slowest). ", changeSamples)
+		w("Plots in `%s`: %s.\n\n", rep.GrowthImg, strings.Join(rep.GrowthPlots, ", "))
+		w("| shards | members × Services | RSS | live heap | full rebuild | one-Service rebuild | change → answer p50 / p99 |\n|---:|---|---:|---:|---:|---:|---:|\n")
+		for _, x := range rep.Growth {
+			w("| %d | %d × %d | %.0f MiB | %.0f MiB | %.0f ms | %.2f ms | %.1f / %.1f ms |\n", x.Shards, x.Clusters, x.Services,
+				float64(x.Memory.RSS)/mib, float64(x.HeapLive)/mib, x.FullRebuildMs, x.ServiceRebuildMs, x.ChangeToAnswerMs, x.ChangeToAnswerP99Ms)
+		}
+		w("\n")
+	}
 
 	if q := rep.QueryPath; q != nil || len(rep.ServerProfiles) > 0 {
 		w("## Query path profile\n\n")
