@@ -4,8 +4,14 @@
 // memory and cold sync against a lab of real kube-apiservers, the same
 // state at 50 members fed synthetically, and the query path's profile.
 //
-//	fedbench [-out DIR] [-smoke] [-services N] [-duration D] [-flips N] [-rounds N] [-unpinned N]
+//	fedbench [-out DIR] [-img DIR] [-smoke] [-services N] [-duration D] [-flips N] [-rounds N] [-unpinned N]
 //	fedbench synthetic -clusters N -services N [-seed] [-benchtime D] -dir DIR
+//	fedbench growth [-out DIR] [-img DIR] [-shards N,N,...]
+//
+// growth measures RSS, snapshot rebuild time and EndpointSlice-change-to-answer
+// latency of the synthetic federation (fake clientsets stand in for the
+// members' API servers) at 10k, 50k, 100k and 500k shards, one child process
+// per size, and draws them as SVG plots (growth.json, growth-*.svg).
 //
 // It needs bin/coredns-fed and bin/kube-apiserver, etcd, dnsperf, knotd and
 // taskset; `make bench` provides them. See docs/benchmarks.md.
@@ -18,8 +24,11 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,9 +41,12 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
-	if len(os.Args) > 1 && os.Args[1] == "synthetic" {
+	switch {
+	case len(os.Args) > 1 && os.Args[1] == "synthetic":
 		err = synthetic(ctx, os.Args[2:])
-	} else {
+	case len(os.Args) > 1 && os.Args[1] == "growth":
+		err = growth(ctx, os.Args[2:])
+	default:
 		err = run(ctx, os.Args[1:])
 	}
 	if err != nil {
@@ -53,6 +65,7 @@ func run(ctx context.Context, args []string) error {
 	rounds := fs.Int("rounds", 0, "rounds of the pinned throughput pass (default 3, smoke 1)")
 	unpinned := fs.Int("unpinned", -1, "rounds of the unpinned throughput pass, 0 for none (default 1, smoke 0)")
 	goTool := fs.String("go", "go", "the go command, for go test and go tool pprof")
+	img := fs.String("img", "", "directory for the growth phase's SVG plots (default: -out)")
 	fs.Parse(args)
 
 	o := bench.DefaultOptions(*smoke)
@@ -67,6 +80,7 @@ func run(ctx context.Context, args []string) error {
 	if o.Self, err = os.Executable(); err != nil {
 		return err
 	}
+	o.GrowthImg = *img
 	if *services > 0 {
 		o.Services = *services
 	}
@@ -122,4 +136,75 @@ func synthetic(ctx context.Context, args []string) error {
 		return err
 	}
 	return json.NewEncoder(os.Stdout).Encode(s)
+}
+
+// growth runs the synthetic federation at each size in a child process (so
+// that each RSS is its own) and writes growth.json and the plots.
+func growth(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("fedbench growth", flag.ExitOnError)
+	out := fs.String("out", "bench-results", "directory for growth.json, logs and profiles")
+	img := fs.String("img", "", "directory for the SVG plots (default: -out)")
+	sizes := fs.String("shards", "", "comma-separated shard counts (default 10000,50000,100000,500000)")
+	fs.Parse(args)
+	shards := bench.GrowthShards
+	if *sizes != "" {
+		shards = nil
+		for _, f := range strings.Split(*sizes, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < bench.GrowthMembers {
+				return fmt.Errorf("growth: -shards: %q is not a number of shards >= %d", f, bench.GrowthMembers)
+			}
+			shards = append(shards, n)
+		}
+	}
+	if *img == "" {
+		*img = *out
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(*out, "growth")
+	for _, d := range []string{dir, *img} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	var runs []*bench.Synthetic
+	for _, n := range shards {
+		t := bench.GrowthTopology(n)
+		log.Printf("growth: %d shards (%d members × %d Services)", t.Shards(), len(t.Clusters), t.Services)
+		cmd := exec.CommandContext(ctx, self, "synthetic", "-clusters", strconv.Itoa(len(t.Clusters)),
+			"-services", strconv.Itoa(t.Services), "-benchtime", "0", "-dir", dir)
+		logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("growth-%d.log", t.Shards())))
+		if err != nil {
+			return err
+		}
+		cmd.Stderr = logf
+		b, err := cmd.Output()
+		logf.Close()
+		if err != nil {
+			return fmt.Errorf("growth %d shards: %w (log in %s)", t.Shards(), err, logf.Name())
+		}
+		var s bench.Synthetic
+		if err := json.Unmarshal(b, &s); err != nil {
+			return fmt.Errorf("growth %d shards: %w", t.Shards(), err)
+		}
+		log.Printf("growth: %d shards: RSS %.0f MiB, full rebuild %.0f ms, one Service %.1f ms, change to answer p50 %.1f ms p99 %.1f ms",
+			s.Shards, float64(s.Memory.RSS)/(1<<20), s.FullRebuildMs, s.ServiceRebuildMs, s.ChangeToAnswerMs, s.ChangeToAnswerP99Ms)
+		runs = append(runs, &s)
+	}
+	b, err := json.MarshalIndent(runs, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(*out, "growth.json"), b, 0o644); err != nil {
+		return err
+	}
+	files, err := bench.GrowthPlots(runs, *img)
+	if err != nil {
+		return err
+	}
+	log.Printf("growth: %s, plots %s", filepath.Join(*out, "growth.json"), strings.Join(files, " "))
+	return nil
 }

@@ -31,6 +31,12 @@ type builder struct {
 	ingress  []IngressRule // which ingress addresses may be answered (ingress.go)
 	refused  *ingressLog   // nil: refusals are not logged
 	geoBuild *geoBuild     // this build's geo step; nil: none
+
+	// Scratch space of service, reused from one Service to the next so that
+	// what a snapshot keeps is allocated at its exact size.
+	scratchShards []Shard
+	scratchUsable [][]netip.Addr
+	scratchIndex  []int
 }
 
 // build makes the next snapshot from prev (nil for the first). dirty lists the
@@ -259,13 +265,13 @@ func (b *builder) fixedNames(levels map[string]*level) map[string]*node {
 // service builds the answers of the Service namespace/name at every level, or
 // returns nil when no member has it.
 func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
-	sa := &serviceAnswers{key: key, levels: make([]*node, len(s.levels))}
 	ns, name, _ := strings.Cut(key, "/")
 	if len(b.namespaces) > 0 && !slices.Contains(b.namespaces, ns) {
 		return nil
 	}
 	var refused []refusal
 	defer func() { b.refused.note(b.server, key, refused) }()
+	shards, usables := b.scratchShards[:0], b.scratchUsable[:0]
 	for _, m := range b.members {
 		st := m.Status()
 		if !st.Synced {
@@ -286,12 +292,19 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 		if sh.Healthy() {
 			usable = b.usable(&sh, st)
 		}
-		sa.shards = append(sa.shards, sh)
-		sa.usable = append(sa.usable, usable)
+		shards = append(shards, sh)
+		usables = append(usables, usable)
 	}
-	if len(sa.shards) == 0 {
+	b.scratchShards, b.scratchUsable = shards, usables
+	if len(shards) == 0 {
 		return nil
 	}
+	sa := &serviceAnswers{key: key, levels: make([]*node, len(s.levels)),
+		shards: slices.Clone(shards), usable: slices.Clone(usables)}
+	clear(shards) // the scratch must not keep the last Service's strings alive
+	clear(usables)
+	all := sa.allUsable()
+	owners := make([]string, len(s.levels))
 	prefix := name + "." + ns + "." + s.fed + ".svc."
 
 	// Parents before children: global, then regions, then zones (level.index order).
@@ -301,7 +314,8 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 	}
 	for _, lvl := range byIndex {
 		owner := prefix + lvl.suffix + b.zone
-		shards := sa.usableAt(lvl.members)
+		owners[lvl.index] = owner
+		shards := b.usableAt(sa, all, lvl.members)
 		var n *node
 		switch {
 		case len(shards) > 0:
@@ -315,7 +329,8 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 			n = &node{}
 		}
 		if !lvl.global {
-			b.fallBack(n, owner, prefix+lvl.parent+b.zone, sa.levels[s.levels[lvl.parent].index])
+			parent := s.levels[lvl.parent].index
+			b.fallBack(n, owner, owners[parent], sa.levels[parent])
 		}
 		sa.levels[lvl.index] = n
 	}
@@ -364,13 +379,44 @@ func (n *node) reaches(f int) bool {
 	return false
 }
 
-// usableAt returns the usable shards of the members.
-func (sa *serviceAnswers) usableAt(members []string) []usableShard {
-	var out []usableShard
+// allUsable returns the usable shards of sa, in shard order.
+func (sa *serviceAnswers) allUsable() []usableShard {
+	n := 0
+	for _, u := range sa.usable {
+		if len(u) > 0 {
+			n++
+		}
+	}
+	out := make([]usableShard, 0, n)
 	for i := range sa.shards {
-		if len(sa.usable[i]) > 0 && slices.Contains(members, sa.shards[i].Member) {
+		if len(sa.usable[i]) > 0 {
 			out = append(out, usableShard{shard: &sa.shards[i], addrs: sa.usable[i]})
 		}
+	}
+	return out
+}
+
+// usableAt returns the usable shards of the members: a subslice of all (the
+// Service's usable shards) when they are consecutive in it, as a zone's one
+// shard always is, else a new slice of exact size. Levels share all's array.
+func (b *builder) usableAt(sa *serviceAnswers, all []usableShard, members []string) []usableShard {
+	idx := b.scratchIndex[:0]
+	for i := range all {
+		if slices.Contains(members, all[i].shard.Member) {
+			idx = append(idx, i)
+		}
+	}
+	b.scratchIndex = idx
+	if len(idx) == 0 {
+		return nil
+	}
+	first, last := idx[0], idx[len(idx)-1]
+	if last-first+1 == len(idx) {
+		return all[first : last+1 : last+1]
+	}
+	out := make([]usableShard, len(idx))
+	for k, i := range idx {
+		out[k] = all[i]
 	}
 	return out
 }
@@ -394,13 +440,32 @@ func (b *builder) answer(owner string, addrs []netip.Addr) picker {
 // records makes the address records of owner, A before AAAA.
 func (b *builder) records(owner string, addrs []netip.Addr) *rrset {
 	addrs = slices.SortedFunc(slices.Values(addrs), netip.Addr.Compare)
-	s := &rrset{rrs: make([]dns.RR, 0, len(addrs))}
+	nA := 0
 	for _, a := range addrs {
 		if a.Is4() {
-			s.rrs = append(s.rrs, &dns.A{Hdr: b.hdr(owner, dns.TypeA), A: a.AsSlice()})
-			s.nA++
+			nA++
+		}
+	}
+	// One allocation each for the records of a type and for their addresses,
+	// instead of two per record: a snapshot holds millions of them.
+	s := &rrset{rrs: make([]dns.RR, 0, len(addrs)), nA: nA}
+	as, aaaas := make([]dns.A, nA), make([]dns.AAAA, len(addrs)-nA)
+	ip := make([]byte, 4*nA+16*(len(addrs)-nA))
+	for _, a := range addrs {
+		if a.Is4() {
+			r := &as[0]
+			as = as[1:]
+			v := a.As4()
+			r.Hdr, r.A = b.hdr(owner, dns.TypeA), ip[:4:4]
+			ip = ip[copy(ip, v[:]):]
+			s.rrs = append(s.rrs, r)
 		} else {
-			s.rrs = append(s.rrs, &dns.AAAA{Hdr: b.hdr(owner, dns.TypeAAAA), AAAA: a.AsSlice()})
+			r := &aaaas[0]
+			aaaas = aaaas[1:]
+			v := a.As16()
+			r.Hdr, r.AAAA = b.hdr(owner, dns.TypeAAAA), ip[:16:16]
+			ip = ip[copy(ip, v[:]):]
+			s.rrs = append(s.rrs, r)
 		}
 	}
 	return s

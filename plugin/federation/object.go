@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"unique"
 
 	"github.com/coredns/coredns/plugin/kubernetes/object"
 	core "k8s.io/api/core/v1"
@@ -37,8 +38,8 @@ func toService(obj any) (any, error) {
 		return obj, nil // cache.DeletedFinalStateUnknown and already-slim objects pass through.
 	}
 	out := &service{
-		Name:         s.Name,
-		Namespace:    s.Namespace,
+		Name:         intern(s.Name),
+		Namespace:    intern(s.Namespace),
 		Version:      s.ResourceVersion,
 		LoadBalancer: s.Spec.Type == core.ServiceTypeLoadBalancer,
 		Empty:        &object.Empty{},
@@ -62,13 +63,18 @@ func toService(obj any) (any, error) {
 	return out, nil
 }
 
+// intern returns the canonical copy of s: namespaces, Service names (the same
+// in every member), regions and zones repeat across objects and members, and
+// each decoded object would otherwise hold its own copy.
+func intern(s string) string { return unique.Make(s).Value() }
+
 // toServiceLabelled is toService that also keeps the value of the federation
 // label key: member mode selects the Services of several federations at once.
 func toServiceLabelled(key string) func(any) (any, error) {
 	return func(obj any) (any, error) {
 		out, err := toService(obj)
 		if s, ok := obj.(*core.Service); ok && err == nil {
-			out.(*service).Federation = s.Labels[key]
+			out.(*service).Federation = intern(s.Labels[key])
 		}
 		return out, err
 	}
@@ -105,9 +111,9 @@ func toEndpointSlice(obj any) (any, error) {
 	}
 	out := &endpointSlice{
 		Name:      s.Name,
-		Namespace: s.Namespace,
+		Namespace: intern(s.Namespace),
 		Version:   s.ResourceVersion,
-		Service:   s.Labels[discovery.LabelServiceName],
+		Service:   intern(s.Labels[discovery.LabelServiceName]),
 		Empty:     &object.Empty{},
 	}
 	for _, e := range s.Endpoints {
@@ -138,8 +144,8 @@ func toNode(obj any) (any, error) {
 	return &kubeNode{
 		Name:    n.Name,
 		Version: n.ResourceVersion,
-		Region:  n.Labels[core.LabelTopologyRegion],
-		Zone:    n.Labels[core.LabelTopologyZone],
+		Region:  intern(n.Labels[core.LabelTopologyRegion]),
+		Zone:    intern(n.Labels[core.LabelTopologyZone]),
 		Empty:   &object.Empty{},
 	}, nil
 }

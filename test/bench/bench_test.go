@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -186,6 +187,8 @@ func TestMarkdownAndTargets(t *testing.T) {
 			{Clusters: 4, Services: 10000, ServeDNS: []ServeBench{{Class: "zone", NsPerOp: 1000}, {Class: "zone-v1", NsPerOp: 1000}, {Class: "nxdomain", NsPerOp: 1000}, {Class: "mix", NsPerOp: 1000}}},
 			{Clusters: 50, Services: 10000, Memory: Memory{RSS: 500 * mib}, ServeDNS: []ServeBench{{Class: "zone", NsPerOp: 1000}, {Class: "zone-v1", NsPerOp: 1000}, {Class: "nxdomain", NsPerOp: 1000}, {Class: "mix", NsPerOp: 2000}}},
 		},
+		Growth:      []*Synthetic{{Clusters: 50, Services: 200, Shards: 10000, ChangeToAnswerMs: 3, ChangeToAnswerP99Ms: 42.5}},
+		GrowthPlots: []string{"growth-rss.svg"},
 	}
 	ts := targets(rep)
 	met := map[string]bool{}
@@ -207,7 +210,7 @@ func TestMarkdownAndTargets(t *testing.T) {
 	}
 	rep.Targets = ts
 	md := Markdown(rep)
-	for _, s := range []string{"## Targets", "## Throughput, pinned", "whoami **0.90×**", "## Propagation", "### Synthetic", "**Synthetic.**"} {
+	for _, s := range []string{"## Targets", "## Throughput, pinned", "whoami **0.90×**", "## Propagation", "### Synthetic", "**Synthetic.**", "### Growth", "| 10000 | 50 × 200 |", "3.0 / 42.5 ms", "growth-rss.svg"} {
 		if !strings.Contains(md, s) {
 			t.Errorf("report lacks %q", s)
 		}
@@ -244,5 +247,30 @@ func BenchmarkServeDNSSynthetic(b *testing.B) {
 			}
 		})
 		f.Stop()
+	}
+}
+
+func TestGrowthPlots(t *testing.T) {
+	var runs []*Synthetic
+	for i, n := range []int{10000, 50000} {
+		runs = append(runs, &Synthetic{Clusters: 50, Services: n / 50, Shards: n, Memory: Memory{RSS: int64(i+1) * 100 * mib},
+			FullRebuildMs: float64(i+1) * 100, ChangeToAnswerMs: 2, ChangeToAnswerP99Ms: 9})
+	}
+	dir := t.TempDir()
+	files, err := GrowthPlots(runs, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 3 {
+		t.Fatalf("%d plots, want 3: %v", len(files), files)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), "<svg") || !strings.Contains(string(b), "shards (50 synthetic members)") {
+			t.Errorf("%s is not the plot expected:\n%.300s", f, b)
+		}
 	}
 }

@@ -233,11 +233,11 @@ func Markdown(rep *Report) string {
 		w("**Synthetic.** The federation plugin, configured through its own Corefile setup, watches members whose clients are fake clientsets (`k8s.io/client-go/kubernetes/fake`) ")
 		w("that generate each member's Services and EndpointSlices on list; no API server, network or decoding is involved. Each size runs in a child process of its own. ")
 		w("Memory is measured after a GC that returned freed pages to the OS; peak includes the initial lists' garbage.\n\n")
-		w("| members × Services | shards | sync | RSS | peak RSS | live heap | process baseline | full rebuild | one-Service rebuild | change → answer |\n")
+		w("| members × Services | shards | sync | RSS | peak RSS | live heap | process baseline | full rebuild | one-Service rebuild | change → answer p50 / p99 |\n")
 		w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, x := range rep.Synthetic {
-			w("| %d × %d | %d | %.2f s | %.0f MiB | %.0f MiB | %.0f MiB | %.0f MiB | %.0f ms | %.2f ms | %.1f ms |\n", x.Clusters, x.Services, x.Shards, x.SyncSeconds,
-				float64(x.Memory.RSS)/mib, float64(x.Memory.Peak)/mib, float64(x.HeapLive)/mib, float64(x.BaselineRSS)/mib, x.FullRebuildMs, x.ServiceRebuildMs, x.ChangeToAnswerMs)
+			w("| %d × %d | %d | %.2f s | %.0f MiB | %.0f MiB | %.0f MiB | %.0f MiB | %.0f ms | %.2f ms | %.1f / %.1f ms |\n", x.Clusters, x.Services, x.Shards, x.SyncSeconds,
+				float64(x.Memory.RSS)/mib, float64(x.Memory.Peak)/mib, float64(x.HeapLive)/mib, float64(x.BaselineRSS)/mib, x.FullRebuildMs, x.ServiceRebuildMs, x.ChangeToAnswerMs, x.ChangeToAnswerP99Ms)
 		}
 		w("\nServeDNS per query (ns, allocations, mean packed reply) by class, reply packed as the server would (`request.Scrub`, then `Pack`):\n\n")
 		w("| class |")
@@ -264,6 +264,18 @@ func Markdown(rep *Report) string {
 		for _, x := range rep.Synthetic {
 			w("In-use heap, %d × %d:\n\n```\n%s\n```\n\n", x.Clusters, x.Services, shortTop(x.HeapTop, 15))
 		}
+	}
+	if len(rep.Growth) > 0 {
+		w("### Growth\n\n")
+		w("The synthetic federation of %d members (fake clientsets stand in for the API servers) at each size, one child process each; ", GrowthMembers)
+		w("the change is an EndpointSlice update through the fake client until ServeDNS answers it (%d changes: p99 is the slowest). ", changeSamples)
+		w("Plots in `%s`: %s.\n\n", rep.GrowthImg, strings.Join(rep.GrowthPlots, ", "))
+		w("| shards | members × Services | RSS | live heap | full rebuild | one-Service rebuild | change → answer p50 / p99 |\n|---:|---|---:|---:|---:|---:|---:|\n")
+		for _, x := range rep.Growth {
+			w("| %d | %d × %d | %.0f MiB | %.0f MiB | %.0f ms | %.2f ms | %.1f / %.1f ms |\n", x.Shards, x.Clusters, x.Services,
+				float64(x.Memory.RSS)/mib, float64(x.HeapLive)/mib, x.FullRebuildMs, x.ServiceRebuildMs, x.ChangeToAnswerMs, x.ChangeToAnswerP99Ms)
+		}
+		w("\n")
 	}
 
 	if q := rep.QueryPath; q != nil || len(rep.ServerProfiles) > 0 {

@@ -16,6 +16,9 @@ type Report struct {
 	Propagation    *Propagation      `json:"propagation"`
 	LabMemory      *LabMemory        `json:"lab_memory"`
 	Synthetic      []*Synthetic      `json:"synthetic"`
+	Growth         []*Synthetic      `json:"growth"`       // the growth phase, by size
+	GrowthPlots    []string          `json:"growth_plots"` // SVG file names in GrowthImg
+	GrowthImg      string            `json:"growth_img"`
 	QueryPath      *QueryPathProfile `json:"query_path"`
 	ServerProfiles []ServerProfile   `json:"server_profiles"`
 	Targets        []Target          `json:"targets"`

@@ -44,6 +44,8 @@ type Options struct {
 
 	Synthetic      []Topology
 	SyntheticBench time.Duration // per ServeDNS benchmark in the synthetic part
+	Growth         []int         // shard counts of the growth phase (GrowthTopology)
+	GrowthImg      string        // where the growth plots go; empty: Out
 	BenchTime      time.Duration // go test -benchtime of the query-path profile
 
 	Logf func(format string, args ...any)
@@ -59,7 +61,8 @@ func DefaultOptions(smoke bool) Options {
 		Flips:          400,
 		Synthetic:      []Topology{SeedTopology(10000), WideTopology(50, 10000)},
 		SyntheticBench: 3 * time.Second, BenchTime: 2 * time.Second,
-		Logf: log.Printf,
+		Growth: GrowthShards,
+		Logf:   log.Printf,
 	}
 	if smoke {
 		o.Smoke = true
@@ -69,6 +72,7 @@ func DefaultOptions(smoke bool) Options {
 		o.Flips = 20
 		o.Synthetic = []Topology{SeedTopology(300), WideTopology(50, 300)}
 		o.SyntheticBench, o.BenchTime = 300*time.Millisecond, 200*time.Millisecond
+		o.Growth = []int{500, 1000}
 	}
 	return o
 }
@@ -151,6 +155,9 @@ func (r *runner) run(ctx context.Context) error {
 			return fmt.Errorf("synthetic %d×%d: %w", len(t.Clusters), t.Services, err)
 		}
 		r.rep.Synthetic = append(r.rep.Synthetic, s)
+	}
+	if err := r.growth(ctx); err != nil {
+		return fmt.Errorf("growth: %w", err)
 	}
 	r.logf("query path: go test -bench on ./plugin/federation")
 	qp, err := ProfileQueryPath(ctx, r.o.Go, r.o.Root, r.o.Out, r.o.BenchTime)
@@ -497,6 +504,11 @@ func (r *runner) synthetic(ctx context.Context, t Topology) (*Synthetic, error) 
 	if len(t.Clusters) == len(lab.SeedClusters) {
 		args = append(args, "-seed")
 	}
+	return r.runSynthetic(ctx, t, args, dir)
+}
+
+// runSynthetic runs the synthetic child with args and reads its result.
+func (r *runner) runSynthetic(ctx context.Context, t Topology, args []string, dir string) (*Synthetic, error) {
 	cmd := exec.CommandContext(ctx, r.o.Self, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	logPath := filepath.Join(dir, fmt.Sprintf("synthetic-%dx%d.log", len(t.Clusters), t.Services))
@@ -602,4 +614,41 @@ func loadavg() string {
 		return ""
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// growth runs the growth phase: the synthetic federation at each of
+// o.Growth's shard counts, without the ServeDNS benchmarks, and its plots.
+func (r *runner) growth(ctx context.Context) error {
+	dir := filepath.Join(r.o.Out, "growth")
+	img := r.o.GrowthImg
+	if img == "" {
+		img = r.o.Out
+	}
+	for _, d := range []string{dir, img} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	for _, n := range r.o.Growth {
+		t := GrowthTopology(n)
+		r.logf("growth: %d shards (%d members × %d Services), fake clientsets in a child process", t.Shards(), len(t.Clusters), t.Services)
+		args := []string{"synthetic", "-clusters", strconv.Itoa(len(t.Clusters)), "-services", strconv.Itoa(t.Services),
+			"-benchtime", "0", "-dir", dir}
+		s, err := r.runSynthetic(ctx, t, args, dir)
+		if err != nil {
+			return err
+		}
+		r.logf("  RSS %d MiB, full rebuild %.0f ms, one Service %.1f ms, change → answer p50 %.1f ms p99 %.1f ms",
+			s.Memory.RSS>>20, s.FullRebuildMs, s.ServiceRebuildMs, s.ChangeToAnswerMs, s.ChangeToAnswerP99Ms)
+		r.rep.Growth = append(r.rep.Growth, s)
+	}
+	files, err := GrowthPlots(r.rep.Growth, img)
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		r.rep.GrowthPlots = append(r.rep.GrowthPlots, filepath.Base(f))
+	}
+	r.rep.GrowthImg = img
+	return nil
 }
