@@ -30,6 +30,8 @@ type builder struct {
 
 	ingress  []IngressRule // which ingress addresses may be answered (ingress.go)
 	refused  *ingressLog   // nil: refusals are not logged
+	drain    []string      // members the Corefile drains
+	ignored  *trafficLog   // nil: ignored annotations are not logged
 	geoBuild *geoBuild     // this build's geo step; nil: none
 }
 
@@ -265,7 +267,11 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 		return nil
 	}
 	var refused []refusal
-	defer func() { b.refused.note(b.server, key, refused) }()
+	var ignored []annotationError
+	defer func() {
+		b.refused.note(b.server, key, refused)
+		b.ignored.note(b.server, key, ignored)
+	}()
 	for _, m := range b.members {
 		st := m.Status()
 		if !st.Synced {
@@ -282,6 +288,9 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 			// see only the shard, so they are never probed either.
 			sh.Addrs = filterIngress(b.ingress, m.m.Name, svc.Ingress, svc.Hostnames, &refused)
 		}
+		var errs []annotationError
+		sh.traffic, errs = trafficOf(&sh, b.drain)
+		ignored = append(ignored, errs...)
 		var usable []netip.Addr
 		if sh.Healthy() {
 			usable = b.usable(&sh, st)
@@ -301,7 +310,7 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 	}
 	for _, lvl := range byIndex {
 		owner := prefix + lvl.suffix + b.zone
-		shards := sa.usableAt(lvl.members)
+		shards := selectShards(sa.usableAt(lvl.members))
 		var n *node
 		switch {
 		case len(shards) > 0:
@@ -386,9 +395,18 @@ func (b *builder) levelNode(owner string, shards []usableShard) *node {
 	}
 }
 
-// answer is the recordMaker of policies: the records of addrs within max_answers.
-func (b *builder) answer(owner string, addrs []netip.Addr) picker {
-	return limit(b.records(owner, addrs), b.maxAnswers)
+// answer is the recordMaker of policies: the records of the shards within
+// max_answers, by weight when they have weights.
+func (b *builder) answer(owner string, shards []usableShard) picker {
+	if weighted(shards) {
+		return newWeightedPicker(owner, shards, b.shardAnswer)
+	}
+	return limit(b.records(owner, addrsOf(shards)), b.maxAnswers)
+}
+
+// shardAnswer is the records of one shard within max_answers.
+func (b *builder) shardAnswer(owner string, s usableShard) picker {
+	return limit(b.records(owner, s.addrs), b.maxAnswers)
 }
 
 // records makes the address records of owner, A before AAAA.
