@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -219,5 +220,48 @@ func TestAnnotationErrors(t *testing.T) {
 	line := fmt.Sprintf("in member %s: annotation %s=%q ignored", bad.Name, federation.AnnotationWeight, "heavy")
 	if n := strings.Count(string(logged), line); n != 1 {
 		t.Errorf("%q logged %d times, want once", line, n)
+	}
+}
+
+// TestDrainCorefileReload: "drain MEMBER" added to the Corefile of a running
+// coredns-fed with the reload plugin takes the member out of the answers, and
+// taking the line out again puts it back, with the same process throughout.
+func TestDrainCorefileReload(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	d, err := fed.StartVariant(ctx, "drain-reload", lab.Variant{
+		ShardHealth:   lab.SeedShardHealth(),
+		ServerOptions: []string{"reload 2s 1s"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Stop)
+	healthyAt(t, d)
+	pid := d.PID()
+	corefile, err := os.ReadFile(d.Corefile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := fed.Clusters()
+	drained := cs[0]
+	block := "federation " + lab.SeedFederation + " {"
+	withDrain := strings.Replace(string(corefile), block, block+"\n        drain "+drained.Name, 1)
+	if withDrain == string(corefile) {
+		t.Fatalf("no %q line in the Corefile:\n%s", block, corefile)
+	}
+	if err := os.WriteFile(d.Corefile, []byte(withDrain), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventuallyAt(t, d, convergeTimeout, globalName(), dns.TypeA, positive(as(globalName(), cs[1:]...)...))
+	checkDig(t, digAnswerAt(t, d.Addr, regionName(drained.Region)), append(
+		[]digRR{{regionName(drained.Region), "CNAME", globalName()}}, digAs(globalName(), cs[1:]...)...))
+
+	if err := os.WriteFile(d.Corefile, corefile, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	healthyAt(t, d)
+	if d.PID() != pid {
+		t.Errorf("coredns-fed restarted (pid %d, was %d): a reload should do", d.PID(), pid)
 	}
 }
