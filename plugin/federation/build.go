@@ -282,7 +282,7 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 			continue
 		}
 		sh := Shard{Member: m.m.Name, Namespace: svc.Namespace, Service: svc.Name,
-			Hostnames: svc.Hostnames, Ready: svc.Ready, Annotations: svc.Annotations}
+			Hostnames: svc.Hostnames, Ready: svc.Ready, Annotations: svc.Annotations, Ports: svc.Ports}
 		if svc.LoadBalancer {
 			// Refused addresses leave before the shard is built: health checks
 			// see only the shard, so they are never probed either.
@@ -328,6 +328,7 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 		}
 		sa.levels[lvl.index] = n
 	}
+	b.srv(sa, s, prefix, byIndex)
 	return sa
 }
 
