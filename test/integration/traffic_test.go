@@ -265,3 +265,55 @@ func TestDrainCorefileReload(t *testing.T) {
 		t.Errorf("coredns-fed restarted (pid %d, was %d): a reload should do", d.PID(), pid)
 	}
 }
+
+// TestSRVNamedPort: the lab's Services name their port "http" (TCP 80); the
+// real dig gets its SRV record at the global name and at a region, with the
+// level's name as target and its address in the additional section, and the
+// CNAME to the global name's SRV when the region's only member is unready.
+func TestSRVNamedPort(t *testing.T) {
+	healthy(t)
+	clearTraffic(t)
+	cs := fed.Clusters()
+	c := cs[0]
+	srv := func(name string) string { return "_http._tcp." + name }
+
+	out := dig(t, srv(regionName(c.Region)), "SRV", "+noall", "+answer", "+additional")
+	t.Logf("dig %s SRV:\n%s", srv(regionName(c.Region)), out)
+	want := []string{
+		srv(regionName(c.Region)) + " SRV 0 100 80 " + regionName(c.Region),
+		regionName(c.Region) + " A " + c.Addr,
+	}
+	if got := digLines(out); !sameSet(got, want) {
+		t.Errorf("dig SRV: %v, want %v", got, want)
+	}
+	if s := digStatus(t, "_https._tcp."+globalName()); s != "NXDOMAIN" {
+		t.Errorf("an unknown port: %s, want NXDOMAIN", s)
+	}
+
+	if err := c.SetReady(context.Background(), lab.SeedNamespace, false); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, globalName(), dns.TypeA, positive(as(globalName(), cs[1:]...)...))
+	out = dig(t, srv(regionName(c.Region)), "SRV", "+noall", "+answer")
+	t.Logf("dig %s SRV, member unready:\n%s", srv(regionName(c.Region)), out)
+	want = []string{
+		srv(regionName(c.Region)) + " CNAME " + srv(globalName()),
+		srv(globalName()) + " SRV 0 100 80 " + globalName(),
+	}
+	if got := digLines(out); !sameSet(got, want) {
+		t.Errorf("dig SRV, member unready: %v, want %v", got, want)
+	}
+}
+
+// digLines returns dig's records as "NAME TYPE DATA", without TTL and class.
+func digLines(out string) []string {
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 5 || f[2] != "IN" {
+			continue
+		}
+		lines = append(lines, f[0]+" "+f[3]+" "+strings.Join(f[4:], " "))
+	}
+	return lines
+}
