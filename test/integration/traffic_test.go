@@ -174,6 +174,16 @@ func TestDrainAnnotation(t *testing.T) {
 	annotateService(t, drained, federation.AnnotationDrain, "false")
 	eventually(t, globalName(), dns.TypeA, positive(as(globalName(), cs...)...))
 	checkDig(t, digAnswer(t, regionName(drained.Region)), digAs(regionName(drained.Region), drained))
+
+	// fedlab's drain on|off does the same.
+	if err := fed.SetDrain(context.Background(), drained.Name, true); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, globalName(), dns.TypeA, positive(as(globalName(), cs[1:]...)...))
+	if err := fed.SetDrain(context.Background(), drained.Name, false); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, globalName(), dns.TypeA, positive(as(globalName(), cs...)...))
 }
 
 // TestAnnotationErrors: bad values are ignored for their shard alone (the
