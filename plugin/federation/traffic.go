@@ -88,6 +88,22 @@ func trafficOf(sh *Shard, drain []string) (t traffic, errs []annotationError) {
 	return t, errs
 }
 
+// describe says, for the status page and explain, what the traffic policy
+// does to a shard: "" when it has no say.
+func (t traffic) describe() string {
+	var s string
+	if t.drained {
+		s += "; drained by " + t.drainedBy + ": not answered"
+	}
+	if t.priority != 0 {
+		s += "; priority " + strconv.Itoa(t.priority)
+	}
+	if t.weighted {
+		s += "; weight " + strconv.Itoa(t.weight)
+	}
+	return s
+}
+
 // selectShards returns the shards of a level that are answered: not drained,
 // and of the best priority among those.
 func selectShards(shards []usableShard) []usableShard {

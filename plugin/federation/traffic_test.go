@@ -204,6 +204,12 @@ func TestCorefileDrain(t *testing.T) {
 	check(t, f, []test.Case{
 		{Qname: nginx(""), Qtype: dns.TypeA, Answer: []dns.RR{test.A(nginx("") + " 30 IN A 192.0.2.3"), test.A(nginx("") + " 30 IN A 192.0.2.4")}},
 	})
+	// The status says why a healthy shard is not answered.
+	sa := f.snapshot.Load().services["nginx.mynamespace"]
+	r := shardReport(&sa.shards[0], sa.usable[0], MemberStatus{})
+	if !strings.HasSuffix(r.Reason, "; drained by Corefile: not answered") {
+		t.Errorf("reason of a drained shard: %q", r.Reason)
+	}
 }
 
 func TestAnnotationErrorsLoggedOnce(t *testing.T) {
