@@ -61,14 +61,7 @@ func benchFederationAnnotated(b *testing.B, n int, annotations func(i int) []str
 
 func BenchmarkServeDNS(b *testing.B) {
 	f := benchFederation(b, 10000)
-	var msgs []*dns.Msg
-	for _, lvl := range []string{"", "europe-west1.", "us-east1-b.", "europe-west1-b.europe-west1.", "mars-north1."} {
-		for s := 0; s < 8; s++ {
-			m := new(dns.Msg)
-			m.SetQuestion(fmt.Sprintf("svc-%d.ns.myfederation.svc.%sexample.com.", s, lvl), dns.TypeA)
-			msgs = append(msgs, m)
-		}
-	}
+	msgs := benchQueries()
 	ctx := context.Background()
 	w := &discardWriter{}
 	b.ReportAllocs()
