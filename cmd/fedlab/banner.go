@@ -67,6 +67,7 @@ func printBanner(w io.Writer, info labInfo, foreground bool) {
 	fmt.Fprintf(tw, "  %s backend start %s\t# and bring it back within ~%s\n", self, example.Name, probeSettle(lab.SeedProbeRise))
 	fmt.Fprintf(tw, "  %s apiserver stop|start %s\t# its shard stays answered while its backend passes the probes\n", self, example.Name)
 	fmt.Fprintf(tw, "  %s service remove|add %s\t# NXDOMAIN, then back\n", self, info.Service)
+	fmt.Fprintf(tw, "  %s drain on|off %s\t# maintenance: out of the answers with its endpoints ready (coredns-fed.io/drain), then back\n", self, example.Name)
 	fmt.Fprintf(tw, "  %s status\t# what runs, what is broken\n", self)
 	tw.Flush()
 

@@ -60,6 +60,11 @@ func (s *session) do(ctx context.Context, cmd, action, target string) (string, e
 	case "apiserver start":
 		defer s.recordPIDs()
 		return "kube-apiserver of " + target + " ready", l.StartAPIServer(ctx, target)
+	case "drain on", "drain off":
+		if err := l.SetDrain(ctx, target, action == "on"); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("services of %s drained: %s (endpoints unchanged)", target, action), nil
 	case "service add":
 		return "service " + target + " added in every running cluster", l.AddService(ctx, target)
 	case "service remove":

@@ -122,6 +122,7 @@ func TestBannerBreakHints(t *testing.T) {
 		"probes drop its IP from the answers within ~2 s",
 		"backend start gce-europe-west1",
 		"apiserver stop|start gce-europe-west1",
+		"drain on|off gce-europe-west1",
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("banner lacks %q:\n%s", want, b.String())

@@ -38,6 +38,7 @@ Commands:
   backend start|stop CLUSTER        start or stop a cluster's HTTP backend
   apiserver start|stop CLUSTER      start or stop a cluster's kube-apiserver
   service add|remove NAME           add or remove a federated service everywhere
+  drain on|off CLUSTER              annotate a cluster's services coredns-fed.io/drain (or not)
 
 Flags:
 `
@@ -72,7 +73,7 @@ func main() {
 		err = down(abs)
 	case "status":
 		err = control(abs, "status", "", "")
-	case "endpoints", "backend", "apiserver", "service":
+	case "endpoints", "backend", "apiserver", "service", "drain":
 		if len(args) != 2 {
 			fs.Usage()
 			os.Exit(2)

@@ -23,6 +23,12 @@ func (*discardWriter) WriteMsg(*dns.Msg) error { return nil }
 // benchFederation builds a federation of n services in the seed's four clusters;
 // every fourth service is unhealthy in europe so that CNAME fallbacks are mixed in.
 func benchFederation(b *testing.B, n int) *Federation {
+	return benchFederationAnnotated(b, n, nil)
+}
+
+// benchFederationAnnotated is benchFederation with annotations on the Services
+// of member i (nil: none).
+func benchFederationAnnotated(b *testing.B, n int, annotations func(i int) []string) *Federation {
 	cs := seed()
 	for i := range cs {
 		cs[i].objs = nil
@@ -32,8 +38,12 @@ func benchFederation(b *testing.B, n int) *Federation {
 			if i == 1 && s%4 == 0 {
 				ready = fixture.Unready
 			}
+			svc := fixture.Service("ns", name, "myfederation", fmt.Sprintf("10.%d.%d.%d", i, s/256, s%256))
+			if annotations != nil {
+				fixture.Annotate(svc, annotations(i)...)
+			}
 			cs[i].objs = append(cs[i].objs,
-				fixture.Service("ns", name, "myfederation", fmt.Sprintf("10.%d.%d.%d", i, s/256, s%256)),
+				svc,
 				slice("ns", name, ready))
 		}
 	}
@@ -51,14 +61,7 @@ func benchFederation(b *testing.B, n int) *Federation {
 
 func BenchmarkServeDNS(b *testing.B) {
 	f := benchFederation(b, 10000)
-	var msgs []*dns.Msg
-	for _, lvl := range []string{"", "europe-west1.", "us-east1-b.", "europe-west1-b.europe-west1.", "mars-north1."} {
-		for s := 0; s < 8; s++ {
-			m := new(dns.Msg)
-			m.SetQuestion(fmt.Sprintf("svc-%d.ns.myfederation.svc.%sexample.com.", s, lvl), dns.TypeA)
-			msgs = append(msgs, m)
-		}
-	}
+	msgs := benchQueries()
 	ctx := context.Background()
 	w := &discardWriter{}
 	b.ReportAllocs()
@@ -78,4 +81,45 @@ func BenchmarkLookup(b *testing.B) {
 			b.Fatal("not found")
 		}
 	}
+}
+
+// BenchmarkServeDNSPolicy measures the cost of the traffic policy against
+// plain answers, on the same queries as BenchmarkServeDNS: weights (every
+// member weighted, so each level with several shards draws one) and priority
+// (two members standbys, so the levels answer fewer shards, chosen at build).
+func BenchmarkServeDNSPolicy(b *testing.B) {
+	for _, bc := range []struct {
+		name        string
+		annotations func(i int) []string
+	}{
+		{"plain", nil},
+		{"weights", func(i int) []string { return []string{AnnotationWeight, fmt.Sprint(10 * (i + 1))} }},
+		{"priority", func(i int) []string { return []string{AnnotationPriority, fmt.Sprint(i % 2)} }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			f := benchFederationAnnotated(b, 10000, bc.annotations)
+			msgs := benchQueries()
+			ctx := context.Background()
+			w := &discardWriter{}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				f.ServeDNS(ctx, w, msgs[i%len(msgs)])
+			}
+		})
+	}
+}
+
+// benchQueries are A queries of 8 services at every kind of level, and at an
+// unknown one.
+func benchQueries() []*dns.Msg {
+	var msgs []*dns.Msg
+	for _, lvl := range []string{"", "europe-west1.", "us-east1-b.", "europe-west1-b.europe-west1.", "mars-north1."} {
+		for s := 0; s < 8; s++ {
+			m := new(dns.Msg)
+			m.SetQuestion(fmt.Sprintf("svc-%d.ns.myfederation.svc.%sexample.com.", s, lvl), dns.TypeA)
+			msgs = append(msgs, m)
+		}
+	}
+	return msgs
 }

@@ -30,6 +30,8 @@ type builder struct {
 
 	ingress  []IngressRule // which ingress addresses may be answered (ingress.go)
 	refused  *ingressLog   // nil: refusals are not logged
+	drain    []string      // members the Corefile drains
+	ignored  *trafficLog   // nil: ignored annotations are not logged
 	geoBuild *geoBuild     // this build's geo step; nil: none
 
 	// Scratch space of service, reused from one Service to the next so that
@@ -270,7 +272,11 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 		return nil
 	}
 	var refused []refusal
-	defer func() { b.refused.note(b.server, key, refused) }()
+	var ignored []annotationError
+	defer func() {
+		b.refused.note(b.server, key, refused)
+		b.ignored.note(b.server, key, ignored)
+	}()
 	shards, usables := b.scratchShards[:0], b.scratchUsable[:0]
 	for _, m := range b.members {
 		st := m.Status()
@@ -282,12 +288,15 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 			continue
 		}
 		sh := Shard{Member: m.m.Name, Namespace: svc.Namespace, Service: svc.Name,
-			Hostnames: svc.Hostnames, Ready: svc.Ready, Annotations: svc.Annotations}
+			Hostnames: svc.Hostnames, Ready: svc.Ready, Annotations: svc.Annotations, Ports: svc.Ports}
 		if svc.LoadBalancer {
 			// Refused addresses leave before the shard is built: health checks
 			// see only the shard, so they are never probed either.
 			sh.Addrs = filterIngress(b.ingress, m.m.Name, svc.Ingress, svc.Hostnames, &refused)
 		}
+		var errs []annotationError
+		sh.traffic, errs = trafficOf(&sh, b.drain)
+		ignored = append(ignored, errs...)
 		var usable []netip.Addr
 		if sh.Healthy() {
 			usable = b.usable(&sh, st)
@@ -315,7 +324,7 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 	for _, lvl := range byIndex {
 		owner := prefix + lvl.suffix + b.zone
 		owners[lvl.index] = owner
-		shards := b.usableAt(sa, all, lvl.members)
+		shards := selectShards(b.usableAt(sa, all, lvl.members))
 		var n *node
 		switch {
 		case len(shards) > 0:
@@ -334,6 +343,7 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 		}
 		sa.levels[lvl.index] = n
 	}
+	b.srv(sa, s, prefix, byIndex)
 	return sa
 }
 
@@ -432,9 +442,18 @@ func (b *builder) levelNode(owner string, shards []usableShard) *node {
 	}
 }
 
-// answer is the recordMaker of policies: the records of addrs within max_answers.
-func (b *builder) answer(owner string, addrs []netip.Addr) picker {
-	return limit(b.records(owner, addrs), b.maxAnswers)
+// answer is the recordMaker of policies: the records of the shards within
+// max_answers, by weight when they have weights.
+func (b *builder) answer(owner string, shards []usableShard) picker {
+	if weighted(shards) {
+		return newWeightedPicker(owner, shards, b.shardAnswer)
+	}
+	return limit(b.records(owner, addrsOf(shards)), b.maxAnswers)
+}
+
+// shardAnswer is the records of one shard within max_answers.
+func (b *builder) shardAnswer(owner string, s usableShard) picker {
+	return limit(b.records(owner, s.addrs), b.maxAnswers)
 }
 
 // records makes the address records of owner, A before AAAA.

@@ -57,6 +57,7 @@ type Federation struct {
 	StaleAfter     time.Duration // a member unreachable this long is stale
 	Members        []*Member
 	Ingress        []IngressRule // which load-balancer ingress addresses are answered, in order
+	Drain          []string      // members whose shards are not answered (traffic.go)
 
 	soa soaConfig
 	ns  []nameServer
@@ -70,6 +71,7 @@ type Federation struct {
 	geo      *geo // nil: the global name answers every region
 	runs     []*memberRun
 	refused  ingressLog // used by the build loop only
+	ignored  trafficLog // used by the build loop only
 	changes  *changeLog // the last changes, kept when a status listener shows them (status.go)
 	status   string     // the status listener's address; empty: none
 
@@ -216,7 +218,7 @@ func (f *Federation) rebuild(bump bool) *Snapshot {
 	b := &builder{
 		zone: f.Zone, fed: f.Fed, ttl: f.TTL, soa: f.soa, ns: f.ns,
 		members: f.runs, usable: f.usable, policy: allPolicy{max: f.MaxAnswers}, maxAnswers: f.MaxAnswers, geo: f.geo, server: f.server, namespaces: f.Namespaces,
-		ingress: f.Ingress, refused: &f.refused,
+		ingress: f.Ingress, refused: &f.refused, drain: f.Drain, ignored: &f.ignored,
 	}
 	prev := f.snapshot.Load()
 	s := b.build(prev, dirty, all, bump)

@@ -331,7 +331,7 @@ func (b *geoBuild) picker(owner string, shards []usableShard, fallback picker, r
 					in = append(in, s)
 				}
 			}
-			p.sets[c.mask] = rr(owner, addrsOf(in))
+			p.sets[c.mask] = rr(owner, in)
 		}
 	}
 	return p

@@ -50,8 +50,11 @@ func (f *Federation) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 	rel := qname[:len(qname)-len(f.Zone)]
 	n := snap.lookup(rel)
 	kind := kindNXDOMAIN
+	srv, isSRV := snap.lookupSRV(rel)
 	switch {
-	case n == nil:
+	case isSRV && srv != nil:
+		kind = srv.reply(m, qtype, snap.negSOA)
+	case isSRV || n == nil:
 		m.Rcode = dns.RcodeNameError
 		m.Ns = snap.negSOA
 	case rel == "" && (qtype == dns.TypeSOA || qtype == dns.TypeANY):

@@ -335,6 +335,7 @@ func (k *kubeSource) Service(key string) (ServiceState, bool) {
 	return ServiceState{
 		Namespace: svc.Namespace, Name: svc.Name, Federation: svc.Federation, LoadBalancer: svc.LoadBalancer,
 		Ingress: svc.Ingress, Hostnames: svc.Hostnames, Ready: ready, Annotations: svc.Annotations,
+		Ports: svc.Ports,
 	}, true
 }
 

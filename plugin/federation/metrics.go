@@ -64,6 +64,13 @@ var (
 		Help:      "Load-balancer ingress entries neither answered nor probed, counted once when they appear, by reason: loopback, link-local, unspecified, multicast, broadcast, reserved, denied, hostname.",
 	}, []string{"server", "member", "reason"})
 
+	annotationErrors = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "annotation_errors_total",
+		Help:      "Service annotations of the traffic policy whose value was ignored, counted once when it appears, by annotation.",
+	}, []string{"server", "annotation"})
+
 	snapshotBuilds = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,

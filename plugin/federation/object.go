@@ -27,6 +27,7 @@ type service struct {
 	Ingress      []netip.Addr
 	Hostnames    []string // ingress with a hostname and no IP
 	Annotations  map[string]string
+	Ports        []Port
 
 	*object.Empty
 }
@@ -51,6 +52,9 @@ func toService(obj any) (any, error) {
 			// Some cloud load balancers (AWS) publish a hostname only.
 			out.Hostnames = append(out.Hostnames, strings.ToLower(in.Hostname))
 		}
+	}
+	for _, p := range s.Spec.Ports {
+		out.Ports = append(out.Ports, Port{Name: strings.ToLower(p.Name), Protocol: strings.ToLower(string(p.Protocol)), Port: p.Port})
 	}
 	for k, v := range s.Annotations {
 		if strings.HasPrefix(k, AnnotationPrefix) {
@@ -82,7 +86,7 @@ func toServiceLabelled(key string) func(any) (any, error) {
 
 // serviceModified reports whether an update changes anything DNS (or a probe) sees.
 func serviceModified(a, b *service) bool {
-	if a.Federation != b.Federation || a.LoadBalancer != b.LoadBalancer || !slices.Equal(a.Ingress, b.Ingress) || !slices.Equal(a.Hostnames, b.Hostnames) || len(a.Annotations) != len(b.Annotations) {
+	if a.Federation != b.Federation || a.LoadBalancer != b.LoadBalancer || !slices.Equal(a.Ingress, b.Ingress) || !slices.Equal(a.Hostnames, b.Hostnames) || !slices.Equal(a.Ports, b.Ports) || len(a.Annotations) != len(b.Annotations) {
 		return true
 	}
 	for k, v := range a.Annotations {
@@ -164,6 +168,7 @@ func (s *service) DeepCopyObject() runtime.Object {
 	c.Ingress = slices.Clone(s.Ingress)
 	c.Hostnames = slices.Clone(s.Hostnames)
 	c.Annotations = maps.Clone(s.Annotations)
+	c.Ports = slices.Clone(s.Ports)
 	return &c
 }
 

@@ -33,9 +33,10 @@ type picker interface {
 	pick(loc *location, v6 bool) []dns.RR
 }
 
-// recordMaker makes the answer of an owner name with the addresses: their
-// records, within max_answers.
-type recordMaker func(owner string, addrs []netip.Addr) picker
+// recordMaker makes the answer of an owner name from shards: the records of
+// their addresses within max_answers, by weight when they have weights
+// (traffic.go).
+type recordMaker func(owner string, shards []usableShard) picker
 
 // rrset is a prepared set of address records, A first, then AAAA. A fixed answer
 // is its own picker.
@@ -100,7 +101,10 @@ func (r *rotation) pick(_ *location, v6 bool) []dns.RR {
 // record set.
 type allPolicy struct{ max int }
 
-func (p allPolicy) prepare(_ string, _ []usableShard, all *rrset, _ recordMaker) picker {
+func (p allPolicy) prepare(owner string, shards []usableShard, all *rrset, rr recordMaker) picker {
+	if weighted(shards) {
+		return rr(owner, shards)
+	}
 	return limit(all, p.max)
 }
 

@@ -1,8 +1,10 @@
 package federation
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -119,6 +121,7 @@ func parse(c *caddy.Controller) (*Federation, error) {
 
 		var soa []string
 		var nsSeen bool
+		drainLine := map[string]int{} // the line that drains a member
 		for c.NextBlock() {
 			opt := c.Val()
 			switch opt {
@@ -221,6 +224,17 @@ func parse(c *caddy.Controller) (*Federation, error) {
 					return nil, err
 				}
 				f.Ingress = append(f.Ingress, rules...)
+			case "drain":
+				// Checked against the members once the block is read: a member
+				// may be defined after the line that drains it.
+				args := c.RemainingArgs()
+				if len(args) == 0 {
+					return nil, c.Errf("drain needs at least one MEMBER")
+				}
+				for _, a := range args {
+					drainLine[a] = c.Line()
+				}
+				f.Drain = append(f.Drain, args...)
 			case "status":
 				addr, err := parseStatus(c, c.RemainingArgs())
 				if err != nil {
@@ -233,6 +247,11 @@ func parse(c *caddy.Controller) (*Federation, error) {
 		}
 		if len(f.Members) == 0 {
 			return nil, c.Err("federation needs at least one member")
+		}
+		for _, name := range f.Drain {
+			if !slices.ContainsFunc(f.Members, func(m *Member) bool { return m.Name == name }) {
+				return nil, fmt.Errorf("%s:%d - Error during parsing: drain %q: no member of that name", c.File(), drainLine[name], name)
+			}
 		}
 		if !nsSeen {
 			// No default: an invented name server has no address, and a zone whose

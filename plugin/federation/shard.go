@@ -14,6 +14,9 @@ type Shard struct {
 	Hostnames   []string          // load-balancer ingress hostnames without an IP
 	Ready       bool              // an EndpointSlice has a ready endpoint
 	Annotations map[string]string // the Service's annotations under AnnotationPrefix
+	Ports       []Port            // the Service's ports (srv.go)
+
+	traffic traffic // weight, priority and drain (traffic.go)
 }
 
 // Healthy reports whether the shard may be answered before any health filter:

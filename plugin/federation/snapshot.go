@@ -40,7 +40,8 @@ type serviceAnswers struct {
 	key    string  // namespace/name
 	levels []*node // by level.index
 	shards []Shard
-	usable [][]netip.Addr // per shard: the addresses answered
+	usable [][]netip.Addr        // per shard: the addresses answered
+	srv    map[string][]*srvNode // by "_port._proto": the SRV names by level.index (srv.go)
 }
 
 // node is one existing name. It either has addresses (possibly none: NODATA) or

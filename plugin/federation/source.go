@@ -45,6 +45,7 @@ type ServiceState struct {
 	Hostnames    []string          // load-balancer ingress hostnames without an IP
 	Ready        bool              // some EndpointSlice of it has a ready endpoint
 	Annotations  map[string]string // those under AnnotationPrefix
+	Ports        []Port            // the Service's ports, names and protocols lower case
 }
 
 // Place is a (region, zone) pair a member occupies; Zone may be empty.

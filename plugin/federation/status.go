@@ -389,6 +389,7 @@ func shardReport(sh *Shard, usable []netip.Addr, st MemberStatus) ShardReport {
 			r.Reason += "; member stale but a probe vouches for the shard"
 		}
 	}
+	r.Reason += sh.traffic.describe()
 	return r
 }
 
