@@ -323,20 +323,16 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 }
 
 // fallBack makes n, a region's or zone's node, an alias of parent (named
-// target) where it has no address: for every type when it has none at all, else
-// for a family it lacks that a level above has (the CNAME chain of that family
-// then ends in addresses, not in NODATA).
+// target) when it has no address at all. A level with addresses of one family
+// only borrows the other family from the nearest level above that has it (see
+// borrow): a name owns either a CNAME or addresses, never both (RFC 2181 §10.1).
 func (b *builder) fallBack(n *node, owner, target string, parent *node) {
+	n.parent = parent
 	if n.answer != nil {
-		for f := range n.up {
-			n.up[f] = !n.has(f) && parent.reaches(f)
-		}
-		if !n.up[family4] && !n.up[family6] {
-			return
-		}
+		b.borrow(n, owner)
+		return
 	}
 	n.cname = &dns.CNAME{Hdr: b.hdr(owner, dns.TypeCNAME), Target: target}
-	n.parent = parent
 }
 
 // has reports whether n has usable addresses of family f.
@@ -348,20 +344,6 @@ func (n *node) has(f int) bool {
 		return n.all.nA > 0
 	}
 	return len(n.all.rrs) > n.all.nA
-}
-
-// reaches reports whether a query for family f at n ends in addresses.
-func (n *node) reaches(f int) bool {
-	qtype := dns.TypeA
-	if f == family6 {
-		qtype = dns.TypeAAAA
-	}
-	for x := n; x != nil; x = x.next(qtype) {
-		if x.has(f) {
-			return true
-		}
-	}
-	return false
 }
 
 // usableAt returns the usable shards of the members.

@@ -332,7 +332,7 @@ func levelReport(l *level, n *node, prefix, zone string) LevelReport {
 		for _, us := range n.shards {
 			lr.Used = append(lr.Used, us.shard.Member)
 		}
-		for _, a := range addrsOf(n.shards) {
+		for _, a := range addrsOf(append(slices.Clip(n.shards), n.borrowed...)) { // borrowed: the family this level lacks
 			lr.Addresses = append(lr.Addresses, a.String())
 		}
 	default:
