@@ -28,9 +28,10 @@ type builder struct {
 
 	namespaces []string // empty: all
 
-	ingress  []IngressRule // which ingress addresses may be answered (ingress.go)
-	refused  *ingressLog   // nil: refusals are not logged
-	geoBuild *geoBuild     // this build's geo step; nil: none
+	ingress   []IngressRule     // which ingress addresses may be answered (ingress.go)
+	refused   *ingressLog       // nil: refusals are not logged
+	hostnames *hostnameResolver // nil: ingress hostnames are refused (hostname.go)
+	geoBuild  *geoBuild         // this build's geo step; nil: none
 }
 
 // build makes the next snapshot from prev (nil for the first). dirty lists the
@@ -265,7 +266,11 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 		return nil
 	}
 	var refused []refusal
-	defer func() { b.refused.note(b.server, key, refused) }()
+	var names []string // the ingress hostnames of every shard
+	defer func() {
+		b.refused.note(b.server, key, refused)
+		b.hostnames.done(key, names)
+	}()
 	for _, m := range b.members {
 		st := m.Status()
 		if !st.Synced {
@@ -280,7 +285,8 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 		if svc.LoadBalancer {
 			// Refused addresses leave before the shard is built: health checks
 			// see only the shard, so they are never probed either.
-			sh.Addrs = filterIngress(b.ingress, m.m.Name, svc.Ingress, svc.Hostnames, &refused)
+			ingress, hostnames := b.resolveHostnames(svc, &sh, &names)
+			sh.Addrs = filterIngress(b.ingress, m.m.Name, ingress, hostnames, &refused)
 		}
 		var usable []netip.Addr
 		if sh.Healthy() {

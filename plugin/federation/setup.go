@@ -221,6 +221,15 @@ func parse(c *caddy.Controller) (*Federation, error) {
 					return nil, err
 				}
 				f.Ingress = append(f.Ingress, rules...)
+			case "resolvers":
+				if f.Resolvers != nil {
+					return nil, c.Err("resolvers given twice")
+				}
+				r, err := parseResolvers(c)
+				if err != nil {
+					return nil, err
+				}
+				f.Resolvers = r
 			case "status":
 				addr, err := parseStatus(c, c.RemainingArgs())
 				if err != nil {
@@ -233,6 +242,10 @@ func parse(c *caddy.Controller) (*Federation, error) {
 		}
 		if len(f.Members) == 0 {
 			return nil, c.Err("federation needs at least one member")
+		}
+		if f.Resolvers == nil {
+			r := DefaultResolverConfig() // the system's resolvers
+			f.Resolvers = &r
 		}
 		if !nsSeen {
 			// No default: an invented name server has no address, and a zone whose

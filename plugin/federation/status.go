@@ -362,7 +362,9 @@ func shardReport(sh *Shard, usable []netip.Addr, st MemberStatus) ShardReport {
 	}
 	var why []string
 	if len(sh.Addrs) == 0 {
-		if len(sh.Hostnames) > 0 {
+		if len(sh.Unresolved) > 0 {
+			why = append(why, "unresolved: "+strings.Join(sh.Unresolved, ", "))
+		} else if len(sh.Hostnames) > 0 {
 			why = append(why, "load-balancer ingress has hostnames only, no IP")
 		} else {
 			why = append(why, "no load-balancer ingress IP")
