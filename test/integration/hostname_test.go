@@ -157,3 +157,19 @@ func TestHostnameIngress(t *testing.T) {
 		t.Errorf("coredns_federation_hostname_lookups_total{result=nxdomain} = %v (%v, %v), want at least 1", v, ok, err)
 	}
 }
+
+// publishIngress replaces the Service's load-balancer ingress with IPs.
+func publishIngress(ctx context.Context, c *lab.Cluster, ns, name string, ips ...string) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := c.Client.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		cur.Status.LoadBalancer.Ingress = nil
+		for _, ip := range ips {
+			cur.Status.LoadBalancer.Ingress = append(cur.Status.LoadBalancer.Ingress, corev1.LoadBalancerIngress{IP: ip})
+		}
+		_, err = c.Client.CoreV1().Services(ns).UpdateStatus(ctx, cur, metav1.UpdateOptions{})
+		return err
+	})
+}
