@@ -194,3 +194,27 @@ func TestSetupResolvers(t *testing.T) {
 		}
 	}
 }
+
+// Resolved addresses go through the ingress filter as IPs do: a hostname that
+// resolves to loopback is refused (and counted) unless an ingress rule allows it.
+func TestHostnameIngressFiltered(t *testing.T) {
+	lb := newLBServer(t)
+	lb.set("lb.example.net", "127.0.0.5")
+	server := fmt.Sprintf("dns://hostname-filtered-%d.test:53", time.Now().UnixNano())
+	cs := seed()[:2]
+	cs[1].objs = []runtime.Object{
+		fixture.Service("mynamespace", "nginx", "myfederation", "lb.example.net"),
+		slice("mynamespace", "nginx", fixture.Ready),
+	}
+	f, _ := newTestFederation(t, cs, func(f *Federation) {
+		f.server = server
+		f.Resolvers = &ResolverConfig{Servers: []string{lb.addr}, RefreshMin: 10 * time.Millisecond, RefreshMax: time.Second, Timeout: time.Second}
+	})
+	waitFor(t, "the loopback address refused", func() bool {
+		return counterValue(t, ingressRefused.WithLabelValues(server, "gce-europe-west1", refusedLoopback)) == 1
+	})
+	global, region := nginx(""), nginx("europe-west1.")
+	check(t, f, []test.Case{{Qname: region, Qtype: dns.TypeA, Answer: []dns.RR{
+		test.CNAME(region + " 30 IN CNAME " + global), test.A(global + " 30 IN A 192.0.2.1"),
+	}}})
+}
