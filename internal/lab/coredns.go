@@ -92,6 +92,11 @@ func (l *Lab) corefile(p Ports, v Variant) string {
 	if v.FederationOptions != nil {
 		options = v.FederationOptions
 	}
+	if !slices.ContainsFunc(options, func(l string) bool { return strings.HasPrefix(l, "resolvers") }) {
+		// Ingress hostnames a test publishes are never resolved through the
+		// host's resolver: the lab's packets stay on loopback (port 9 refuses).
+		fmt.Fprintf(&b, "        resolvers %s {\n            timeout 200ms\n        }\n", HostPort(Loopback, 9))
+	}
 	for _, line := range options {
 		fmt.Fprintf(&b, "        %s\n", line)
 	}

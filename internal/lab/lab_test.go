@@ -88,6 +88,9 @@ func TestCorefile(t *testing.T) {
         member b {
             kubeconfig /tmp/minted.kubeconfig b
         }
+        resolvers 127.0.0.1:9 {
+            timeout 200ms
+        }
         ttl 5
         ns ns1.example.com. 127.0.0.1
         status 127.0.0.1:1054

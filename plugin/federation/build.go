@@ -28,11 +28,12 @@ type builder struct {
 
 	namespaces []string // empty: all
 
-	ingress  []IngressRule // which ingress addresses may be answered (ingress.go)
-	refused  *ingressLog   // nil: refusals are not logged
-	drain    []string      // members the Corefile drains
-	ignored  *trafficLog   // nil: ignored annotations are not logged
-	geoBuild *geoBuild     // this build's geo step; nil: none
+	ingress   []IngressRule     // which ingress addresses may be answered (ingress.go)
+	refused   *ingressLog       // nil: refusals are not logged
+	hostnames *hostnameResolver // nil: ingress hostnames are refused (hostname.go)
+	drain     []string          // members the Corefile drains
+	ignored   *trafficLog       // nil: ignored annotations are not logged
+	geoBuild  *geoBuild         // this build's geo step; nil: none
 
 	// Scratch space of service, reused from one Service to the next so that
 	// what a snapshot keeps is allocated at its exact size.
@@ -273,9 +274,11 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 	}
 	var refused []refusal
 	var ignored []annotationError
+	var names []string // the ingress hostnames of every shard
 	defer func() {
 		b.refused.note(b.server, key, refused)
 		b.ignored.note(b.server, key, ignored)
+		b.hostnames.done(key, names)
 	}()
 	shards, usables := b.scratchShards[:0], b.scratchUsable[:0]
 	for _, m := range b.members {
@@ -292,7 +295,8 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 		if svc.LoadBalancer {
 			// Refused addresses leave before the shard is built: health checks
 			// see only the shard, so they are never probed either.
-			sh.Addrs = filterIngress(b.ingress, m.m.Name, svc.Ingress, svc.Hostnames, &refused)
+			ingress, hostnames := b.resolveHostnames(svc, &sh, &names)
+			sh.Addrs = filterIngress(b.ingress, m.m.Name, ingress, hostnames, &refused)
 		}
 		var errs []annotationError
 		sh.traffic, errs = trafficOf(&sh, b.drain)
@@ -348,20 +352,16 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 }
 
 // fallBack makes n, a region's or zone's node, an alias of parent (named
-// target) where it has no address: for every type when it has none at all, else
-// for a family it lacks that a level above has (the CNAME chain of that family
-// then ends in addresses, not in NODATA).
+// target) when it has no address at all. A level with addresses of one family
+// only borrows the other family from the nearest level above that has it (see
+// borrow): a name owns either a CNAME or addresses, never both (RFC 2181 §10.1).
 func (b *builder) fallBack(n *node, owner, target string, parent *node) {
+	n.parent = parent
 	if n.answer != nil {
-		for f := range n.up {
-			n.up[f] = !n.has(f) && parent.reaches(f)
-		}
-		if !n.up[family4] && !n.up[family6] {
-			return
-		}
+		b.borrow(n, owner)
+		return
 	}
 	n.cname = &dns.CNAME{Hdr: b.hdr(owner, dns.TypeCNAME), Target: target}
-	n.parent = parent
 }
 
 // has reports whether n has usable addresses of family f.
@@ -373,20 +373,6 @@ func (n *node) has(f int) bool {
 		return n.all.nA > 0
 	}
 	return len(n.all.rrs) > n.all.nA
-}
-
-// reaches reports whether a query for family f at n ends in addresses.
-func (n *node) reaches(f int) bool {
-	qtype := dns.TypeA
-	if f == family6 {
-		qtype = dns.TypeAAAA
-	}
-	for x := n; x != nil; x = x.next(qtype) {
-		if x.has(f) {
-			return true
-		}
-	}
-	return false
 }
 
 // allUsable returns the usable shards of sa, in shard order.

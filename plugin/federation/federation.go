@@ -58,6 +58,11 @@ type Federation struct {
 	Members        []*Member
 	Ingress        []IngressRule // which load-balancer ingress addresses are answered, in order
 	Drain          []string      // members whose shards are not answered (traffic.go)
+	// Resolvers resolves load-balancer ingress hostnames (hostname.go); nil:
+	// hostnames are refused. The Corefile always sets it.
+	Resolvers *ResolverConfig
+
+	hostnames *hostnameResolver
 
 	soa soaConfig
 	ns  []nameServer
@@ -128,6 +133,10 @@ func (f *Federation) Start() {
 	if f.health != nil {
 		f.health.Start(f)
 	}
+	if f.Resolvers != nil {
+		f.hostnames = newHostnameResolver(*f.Resolvers, f.server, f.changed)
+		f.hostnames.start()
+	}
 	f.pending.Store(int32(len(f.runs)))
 	for _, r := range f.runs {
 		f.wg.Go(func() {
@@ -153,6 +162,9 @@ func (f *Federation) Stop() {
 	}
 	f.cancel()
 	f.wg.Wait()
+	if f.hostnames != nil {
+		f.hostnames.stop()
+	}
 	if f.geo != nil {
 		f.geo.close()
 	}
@@ -218,7 +230,7 @@ func (f *Federation) rebuild(bump bool) *Snapshot {
 	b := &builder{
 		zone: f.Zone, fed: f.Fed, ttl: f.TTL, soa: f.soa, ns: f.ns,
 		members: f.runs, usable: f.usable, policy: allPolicy{max: f.MaxAnswers}, maxAnswers: f.MaxAnswers, geo: f.geo, server: f.server, namespaces: f.Namespaces,
-		ingress: f.Ingress, refused: &f.refused, drain: f.Drain, ignored: &f.ignored,
+		ingress: f.Ingress, refused: &f.refused, hostnames: f.hostnames, drain: f.Drain, ignored: &f.ignored,
 	}
 	prev := f.snapshot.Load()
 	s := b.build(prev, dirty, all, bump)

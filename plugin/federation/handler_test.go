@@ -122,10 +122,8 @@ func TestDedupAndIPv6(t *testing.T) {
 	check(t, f, []test.Case{
 		{Qname: nginx(""), Qtype: dns.TypeA, Answer: []dns.RR{test.A(nginx("") + " 30 IN A 192.0.2.10")}},
 		{Qname: nginx(""), Qtype: dns.TypeAAAA, Answer: []dns.RR{test.AAAA(nginx("") + " 30 IN AAAA 2001:db8::1")}},
-		// europe-west1 has no IPv6 address: AAAA falls back to global, which has one.
-		{Qname: nginx("europe-west1."), Qtype: dns.TypeAAAA, Answer: []dns.RR{
-			test.CNAME(nginx("europe-west1.") + " 30 IN CNAME " + nginx("")), test.AAAA(nginx("") + " 30 IN AAAA 2001:db8::1"),
-		}},
+		// europe-west1 has no IPv6 address: AAAA answers global's, under its own name.
+		{Qname: nginx("europe-west1."), Qtype: dns.TypeAAAA, Answer: []dns.RR{test.AAAA(nginx("europe-west1.") + " 30 IN AAAA 2001:db8::1")}},
 	})
 }
 
@@ -203,40 +201,35 @@ func TestFamilyFallback(t *testing.T) {
 	cs := seed()
 	cs[1].objs[0] = fixture.Service("mynamespace", "nginx", "myfederation", "2001:db8::2") // europe: IPv6 ingress only
 	f, _ := newTestFederation(t, cs)
-	globalA := []dns.RR{
-		test.A(nginx("") + " 30 IN A 192.0.2.1"), test.A(nginx("") + " 30 IN A 192.0.2.3"), test.A(nginx("") + " 30 IN A 192.0.2.4"),
+	as := func(owner string, last ...string) []dns.RR {
+		var rrs []dns.RR
+		for _, a := range last {
+			rrs = append(rrs, test.A(owner+" 30 IN A 192.0.2."+a))
+		}
+		return rrs
 	}
-	globalAAAA := test.AAAA(nginx("") + " 30 IN AAAA 2001:db8::2")
-	europeAAAA := test.AAAA(nginx("europe-west1.") + " 30 IN AAAA 2001:db8::2")
-	europeCNAME := test.CNAME(nginx("europe-west1.") + " 30 IN CNAME " + nginx(""))
-	asiaCNAME := test.CNAME(nginx("asia-east1.") + " 30 IN CNAME " + nginx(""))
+	aaaa := func(owner string) []dns.RR { return []dns.RR{test.AAAA(owner + " 30 IN AAAA 2001:db8::2")} }
+	europe, europeB, asia, asiaB := nginx("europe-west1."), nginx("europe-west1-b."), nginx("asia-east1."), nginx("asia-east1-b.")
 	soa := []dns.RR{test.SOA(soaRR)}
 	check(t, f, []test.Case{
-		{Qname: nginx(""), Qtype: dns.TypeA, Answer: globalA},
-		{Qname: nginx(""), Qtype: dns.TypeAAAA, Answer: []dns.RR{globalAAAA}},
-		// europe has no IPv4 address: A follows the chain up to global's; AAAA is its own.
-		{Qname: nginx("europe-west1."), Qtype: dns.TypeA, Answer: append([]dns.RR{europeCNAME}, globalA...)},
-		{Qname: nginx("europe-west1."), Qtype: dns.TypeAAAA, Answer: []dns.RR{europeAAAA}},
-		{Qname: nginx("europe-west1-b."), Qtype: dns.TypeA, Answer: append([]dns.RR{
-			test.CNAME(nginx("europe-west1-b.") + " 30 IN CNAME " + nginx("europe-west1.")), europeCNAME,
-		}, globalA...)},
-		{Qname: nginx("europe-west1-b.europe-west1."), Qtype: dns.TypeAAAA, Answer: []dns.RR{
-			test.AAAA(nginx("europe-west1-b.europe-west1.") + " 30 IN AAAA 2001:db8::2"),
-		}},
-		// And the other way round: an IPv4-only level sends IPv6 clients to global.
-		{Qname: nginx("asia-east1."), Qtype: dns.TypeA, Answer: []dns.RR{test.A(nginx("asia-east1.") + " 30 IN A 192.0.2.1")}},
-		{Qname: nginx("asia-east1."), Qtype: dns.TypeAAAA, Answer: []dns.RR{asiaCNAME, globalAAAA}},
-		{Qname: nginx("asia-east1-b."), Qtype: dns.TypeAAAA, Answer: []dns.RR{
-			test.CNAME(nginx("asia-east1-b.") + " 30 IN CNAME " + nginx("asia-east1.")), asiaCNAME, globalAAAA,
-		}},
-		// The name owns addresses, not a CNAME: other types are NODATA, ANY its one RRset.
-		{Qname: nginx("europe-west1."), Qtype: dns.TypeCNAME, Ns: soa},
-		{Qname: nginx("europe-west1."), Qtype: dns.TypeMX, Ns: soa},
-		{Qname: nginx("europe-west1."), Qtype: dns.TypeANY, Answer: []dns.RR{europeAAAA}},
+		{Qname: nginx(""), Qtype: dns.TypeA, Answer: as(nginx(""), "1", "3", "4")},
+		{Qname: nginx(""), Qtype: dns.TypeAAAA, Answer: aaaa(nginx(""))},
+		// europe has no IPv4 address: A gets global's, under europe's own name
+		// (no CNAME beside its AAAA); AAAA is its own.
+		{Qname: europe, Qtype: dns.TypeA, Answer: as(europe, "1", "3", "4")},
+		{Qname: europe, Qtype: dns.TypeAAAA, Answer: aaaa(europe)},
+		{Qname: europeB, Qtype: dns.TypeA, Answer: as(europeB, "1", "3", "4")},
+		{Qname: nginx("europe-west1-b.europe-west1."), Qtype: dns.TypeAAAA, Answer: aaaa(nginx("europe-west1-b.europe-west1."))},
+		// And the other way round: an IPv4-only level answers global's IPv6.
+		{Qname: asia, Qtype: dns.TypeA, Answer: as(asia, "1")},
+		{Qname: asia, Qtype: dns.TypeAAAA, Answer: aaaa(asia)},
+		{Qname: asiaB, Qtype: dns.TypeAAAA, Answer: aaaa(asiaB)},
+		// The name owns addresses, not a CNAME: other types are NODATA, ANY its A RRset.
+		{Qname: europe, Qtype: dns.TypeCNAME, Ns: soa},
+		{Qname: europe, Qtype: dns.TypeMX, Ns: soa},
+		{Qname: europe, Qtype: dns.TypeANY, Answer: as(europe, "1", "3", "4")},
 	})
-	if err := test.CNAMEOrder(query(t, f, nginx("europe-west1-b."), dns.TypeA)); err != nil {
-		t.Error(err)
-	}
+	checkOwnership(t, f)
 
 	// Only europe is healthy: no level has IPv4, so A is NODATA where it is asked.
 	for i := range cs {
@@ -246,10 +239,47 @@ func TestFamilyFallback(t *testing.T) {
 	}
 	f, _ = newTestFederation(t, cs)
 	check(t, f, []test.Case{
-		{Qname: nginx("europe-west1."), Qtype: dns.TypeA, Ns: soa},
+		{Qname: europe, Qtype: dns.TypeA, Ns: soa},
 		{Qname: nginx(""), Qtype: dns.TypeA, Ns: soa},
-		{Qname: nginx("asia-east1."), Qtype: dns.TypeAAAA, Answer: []dns.RR{asiaCNAME, globalAAAA}},
+		{Qname: asia, Qtype: dns.TypeAAAA, Answer: []dns.RR{test.CNAME(asia + " 30 IN CNAME " + nginx("")), aaaa(nginx(""))[0]}},
 	})
+	checkOwnership(t, f)
+}
+
+// checkOwnership asserts, for every Service name of f's snapshot, that no name
+// answers a CNAME to one query type and records of its own to another (RFC
+// 2181 §10.1), and that what a zone transfer sends at the name is what its A
+// and AAAA queries answer there.
+func checkOwnership(t *testing.T, f *Federation) {
+	t.Helper()
+	s := f.snapshot.Load()
+	for _, sa := range s.services {
+		ns, name, _ := strings.Cut(sa.key, "/")
+		for suffix, l := range s.levels {
+			owner := name + "." + ns + "." + s.fed + ".svc." + suffix + f.Zone
+			var cname, data bool
+			var answered []dns.RR
+			for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
+				for _, rr := range query(t, f, owner, qt).Answer {
+					if rr.Header().Name != owner {
+						continue
+					}
+					if rr.Header().Rrtype == dns.TypeCNAME {
+						cname = true
+					} else {
+						data = true
+						answered = append(answered, rr)
+					}
+				}
+			}
+			if cname && data {
+				t.Errorf("%s owns a CNAME and address records", owner)
+			}
+			if sent := nodeRecords(sa.levels[l.index]); !cname && len(sent) != len(answered) {
+				t.Errorf("%s: a transfer sends %d records, queries answer %d: %v", owner, len(sent), len(answered), answered)
+			}
+		}
+	}
 }
 
 // staticFederation answers from the snapshot b builds once, without sources:

@@ -235,6 +235,15 @@ func parse(c *caddy.Controller) (*Federation, error) {
 					drainLine[a] = c.Line()
 				}
 				f.Drain = append(f.Drain, args...)
+			case "resolvers":
+				if f.Resolvers != nil {
+					return nil, c.Err("resolvers given twice")
+				}
+				r, err := parseResolvers(c)
+				if err != nil {
+					return nil, err
+				}
+				f.Resolvers = r
 			case "status":
 				addr, err := parseStatus(c, c.RemainingArgs())
 				if err != nil {
@@ -252,6 +261,10 @@ func parse(c *caddy.Controller) (*Federation, error) {
 			if !slices.ContainsFunc(f.Members, func(m *Member) bool { return m.Name == name }) {
 				return nil, fmt.Errorf("%s:%d - Error during parsing: drain %q: no member of that name", c.File(), drainLine[name], name)
 			}
+		}
+		if f.Resolvers == nil {
+			r := DefaultResolverConfig() // the system's resolvers
+			f.Resolvers = &r
 		}
 		if !nsSeen {
 			// No default: an invented name server has no address, and a zone whose

@@ -12,6 +12,7 @@ type Shard struct {
 	Service     string
 	Addrs       []netip.Addr      // load-balancer ingress IPs; empty unless type LoadBalancer
 	Hostnames   []string          // load-balancer ingress hostnames without an IP
+	Unresolved  []string          // of Hostnames, those that do not resolve: "name (reason)"
 	Ready       bool              // an EndpointSlice has a ready endpoint
 	Annotations map[string]string // the Service's annotations under AnnotationPrefix
 	Ports       []Port            // the Service's ports (srv.go)

@@ -49,21 +49,21 @@ type serviceAnswers struct {
 // from the chain when asked, into the one slice a response needs anyway, so the
 // snapshot stores every record once.
 //
-// A level with addresses of one family only is an alias for the other family
-// when a level above has addresses of it: an IPv4-only client of a level whose
-// shards have only IPv6 ingress follows the CNAME up to where IPv4 addresses
-// are (and the other way round). The choice is precomputed in up; whether the
-// name is an alias is then decided per query type, at no cost.
+// A level with addresses of one family only answers the other family with the
+// addresses of the nearest level above that has it, under its own name
+// (family.go): an IPv4-only client of a level whose shards have only IPv6
+// ingress gets the IPv4 addresses a CNAME up would have led to, without the
+// name owning a CNAME beside its AAAA records (RFC 2181 §10.1).
 type node struct {
-	shards []usableShard // the usable shards the answer is chosen from
-	all    *rrset        // every usable address: what a zone transfer sends
-	answer picker        // nil: no addresses (NODATA, or an alias when cname is set)
-	cname  dns.RR        // the CNAME to parent: for every type when answer is nil, else for the families in up
-	parent *node
-	up     [2]bool // by family (0 IPv4, 1 IPv6): no address of it here, but above
+	shards   []usableShard // the usable shards of this level the answer is chosen from
+	borrowed []usableShard // the shards above whose addresses answer the family this level lacks
+	all      *rrset        // every address answered here: what a zone transfer sends
+	answer   picker        // nil: no addresses (NODATA, or an alias when cname is set)
+	cname    dns.RR        // the CNAME to parent, when answer is nil
+	parent   *node         // the level above; nil for global
 }
 
-// Address families, as indices of node.up.
+// Address families.
 const (
 	family4 = 0
 	family6 = 1
@@ -98,16 +98,11 @@ func (n *node) alias() bool { return n.cname != nil && n.answer == nil }
 
 // next returns the node a qtype query at n continues at (the CNAME's target), or
 // nil when n answers it itself.
-func (n *node) next(qtype uint16) *node {
-	switch {
-	case n.cname == nil:
+func (n *node) next(_ uint16) *node {
+	if n.cname == nil {
 		return nil
-	case n.answer == nil:
-		return n.parent
-	case qtype == dns.TypeA && n.up[family4], qtype == dns.TypeAAAA && n.up[family6]:
-		return n.parent
 	}
-	return nil
+	return n.parent
 }
 
 // records returns the terminal records of n for the query (following no alias).

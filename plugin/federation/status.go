@@ -332,7 +332,7 @@ func levelReport(l *level, n *node, prefix, zone string) LevelReport {
 		for _, us := range n.shards {
 			lr.Used = append(lr.Used, us.shard.Member)
 		}
-		for _, a := range addrsOf(n.shards) {
+		for _, a := range addrsOf(append(slices.Clip(n.shards), n.borrowed...)) { // borrowed: the family this level lacks
 			lr.Addresses = append(lr.Addresses, a.String())
 		}
 	default:
@@ -362,7 +362,9 @@ func shardReport(sh *Shard, usable []netip.Addr, st MemberStatus) ShardReport {
 	}
 	var why []string
 	if len(sh.Addrs) == 0 {
-		if len(sh.Hostnames) > 0 {
+		if len(sh.Unresolved) > 0 {
+			why = append(why, "unresolved: "+strings.Join(sh.Unresolved, ", "))
+		} else if len(sh.Hostnames) > 0 {
 			why = append(why, "load-balancer ingress has hostnames only, no IP")
 		} else {
 			why = append(why, "no load-balancer ingress IP")

@@ -1,0 +1,76 @@
+package federation
+
+import (
+	"net/netip"
+
+	"github.com/miekg/dns"
+)
+
+// Per-family fallback. A level whose usable addresses are all of one family
+// cannot answer the other family with a CNAME up: its name owns address
+// records, and a name that owns a CNAME owns nothing else (RFC 1034 §3.6.2,
+// RFC 2181 §10.1). A resolver that cached the CNAME from an A query would
+// follow it for AAAA too, and a zone transfer could not carry it. So the
+// level answers the family it lacks with the addresses of the nearest level
+// above that has that family, under its own name, as a CNAME to there would
+// have ended; and a transfer carries them, so secondaries answer the same.
+
+// borrow gives n, a level with addresses of one family, the addresses of the
+// other family from the nearest level above whose own shards have it. n.parent
+// is set; parents are built before their children.
+func (b *builder) borrow(n *node, owner string) {
+	f := family4
+	if len(familyShards(n.shards, family4)) > 0 {
+		f = family6
+	}
+	if len(familyShards(n.shards, f)) > 0 {
+		return // both families here
+	}
+	for e := n.parent; e != nil; e = e.parent {
+		shards := familyShards(e.shards, f)
+		if len(shards) == 0 {
+			continue
+		}
+		other := b.policy.prepare(owner, shards, b.records(owner, addrsOf(shards)), b.answer)
+		if e.parent == nil && b.geoBuild != nil {
+			// Borrowed from global: chosen by client location, as there.
+			other = b.geoBuild.picker(owner, shards, other, b.answer)
+		}
+		n.borrowed = shards
+		n.all = b.records(owner, append(addrsOf(n.shards), addrsOf(shards)...))
+		n.answer = &familyPicker{own: n.answer, other: other, otherV6: f == family6}
+		return
+	}
+}
+
+// familyShards returns the shards with their addresses of family f, leaving
+// out those that have none.
+func familyShards(shards []usableShard, f int) []usableShard {
+	var out []usableShard
+	for _, s := range shards {
+		var addrs []netip.Addr
+		for _, a := range s.addrs {
+			if a.Is4() == (f == family4) {
+				addrs = append(addrs, a)
+			}
+		}
+		if len(addrs) > 0 {
+			out = append(out, usableShard{shard: s.shard, addrs: addrs})
+		}
+	}
+	return out
+}
+
+// familyPicker answers one family from the level's own shards and the other
+// from the shards it borrowed.
+type familyPicker struct {
+	own, other picker
+	otherV6    bool // other answers AAAA (else A)
+}
+
+func (p *familyPicker) pick(loc *location, v6 bool) []dns.RR {
+	if v6 == p.otherV6 {
+		return p.other.pick(loc, v6)
+	}
+	return p.own.pick(loc, v6)
+}
