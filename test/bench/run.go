@@ -330,34 +330,11 @@ func (r *runner) measure(ctx context.Context, s *Server, p *Pass, fixed bool) (*
 		return nil, err
 	}
 	defer os.Remove(filepath.Join(r.o.Out, "dnsperf.out"))
-	// One second of load first: page faults, socket buffers, the Go heap's growth.
-	if _, _, err := r.perf(s, p, time.Second, 0).Run(ctx); err != nil {
-		return nil, err
-	}
-	run := &ServerRun{Server: s.Name, Config: s.Config}
-
-	cpu0, err := processCPU(s.PID())
+	run, err := r.saturate(ctx, s, r.perf(s, p, r.o.Duration, 0))
 	if err != nil {
 		return nil, err
 	}
-	busy0, soft0, err := machineCPU()
-	if err != nil {
-		return nil, err
-	}
-	t0 := time.Now()
-	res, cmd, err := r.perf(s, p, r.o.Duration, 0).Run(ctx)
-	if err != nil {
-		return nil, err
-	}
-	wall := time.Since(t0).Seconds()
-	cpu1, _ := processCPU(s.PID())
-	busy1, soft1, _ := machineCPU()
-	perfCPU := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-	run.Saturation = res
-	run.ServerCores = (cpu1 - cpu0).Seconds() / wall
-	run.PerfCores = perfCPU.Seconds() / wall
-	run.SoftirqCores = (soft1 - soft0).Seconds() / wall
-	run.OtherCores = max(0, (busy1-busy0).Seconds()/wall-run.ServerCores-run.PerfCores-run.SoftirqCores)
+	res := run.Saturation
 	r.logf("  %.0f QPS, %.2f%% lost, p50 %.2f ms, p99 %.2f ms (cores: server %.2f, dnsperf %.2f, softirq %.2f, other %.2f)",
 		res.QPS, res.LossPercent, res.Latency.P50, res.Latency.P99, run.ServerCores, run.PerfCores, run.SoftirqCores, run.OtherCores)
 
@@ -372,6 +349,44 @@ func (r *runner) measure(ctx context.Context, s *Server, p *Pass, fixed bool) (*
 		return nil, err
 	}
 	run.RSS = mem.RSS
+	return run, nil
+}
+
+// saturate loads s with load after one second of warm-up (page faults,
+// socket buffers, the Go heap's growth) and measures the CPU time of the
+// server, of dnsperf and of the rest of the machine during the run.
+func (r *runner) saturate(ctx context.Context, s *Server, load PerfRun) (*ServerRun, error) {
+	warm := load
+	warm.Duration = time.Second
+	if _, _, err := warm.Run(ctx); err != nil {
+		return nil, err
+	}
+	run := &ServerRun{Server: s.Name, Config: s.Config}
+	cpu0, err := processCPU(s.PID())
+	if err != nil {
+		return nil, err
+	}
+	busy0, soft0, err := machineCPU()
+	if err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	res, cmd, err := load.Run(ctx)
+	if err != nil {
+		return nil, err
+	}
+	wall := time.Since(t0).Seconds()
+	cpu1, err := processCPU(s.PID())
+	if err != nil {
+		return nil, err
+	}
+	busy1, soft1, _ := machineCPU()
+	perfCPU := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	run.Saturation = res
+	run.ServerCores = (cpu1 - cpu0).Seconds() / wall
+	run.PerfCores = perfCPU.Seconds() / wall
+	run.SoftirqCores = (soft1 - soft0).Seconds() / wall
+	run.OtherCores = max(0, (busy1-busy0).Seconds()/wall-run.ServerCores-run.PerfCores-run.SoftirqCores)
 	return run, nil
 }
 
