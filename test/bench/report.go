@@ -18,6 +18,7 @@ type Report struct {
 	Synthetic      []*Synthetic      `json:"synthetic"`
 	QueryPath      *QueryPathProfile `json:"query_path"`
 	ServerProfiles []ServerProfile   `json:"server_profiles"`
+	Geo            *GeoReport        `json:"geo"`
 	Targets        []Target          `json:"targets"`
 }
 

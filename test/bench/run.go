@@ -42,6 +42,13 @@ type Options struct {
 
 	Flips int
 
+	// The geo phase: coredns-fed with geo answers beside gdnsd and Knot's
+	// geoip module.
+	GeoOnly     bool // the lab, its zone and the geo phase only
+	GeoNetworks int  // networks of the generated database
+	GeoSubnets  int  // client subnets compared
+	GeoServices int  // Services whose global names are asked
+
 	Synthetic      []Topology
 	SyntheticBench time.Duration // per ServeDNS benchmark in the synthetic part
 	BenchTime      time.Duration // go test -benchtime of the query-path profile
@@ -56,7 +63,8 @@ func DefaultOptions(smoke bool) Options {
 		Go: "go", Services: 10000, Workers: 8,
 		Duration: 10 * time.Second, FixedDuration: 10 * time.Second, FixedQPS: 5000,
 		Clients: 10, Outstanding: 100, Rounds: 3, Unpinned: 1, ProfileSecs: 8,
-		Flips:          400,
+		Flips:       400,
+		GeoNetworks: 4000, GeoSubnets: 3000, GeoServices: 100,
 		Synthetic:      []Topology{SeedTopology(10000), WideTopology(50, 10000)},
 		SyntheticBench: 3 * time.Second, BenchTime: 2 * time.Second,
 		Logf: log.Printf,
@@ -67,6 +75,7 @@ func DefaultOptions(smoke bool) Options {
 		o.Duration, o.FixedDuration, o.FixedQPS = 3*time.Second, 2*time.Second, 2000
 		o.Rounds, o.Unpinned, o.ProfileSecs = 1, 0, 2
 		o.Flips = 20
+		o.GeoSubnets, o.GeoServices = 1000, 20
 		o.Synthetic = []Topology{SeedTopology(300), WideTopology(50, 300)}
 		o.SyntheticBench, o.BenchTime = 300*time.Millisecond, 200*time.Millisecond
 	}
@@ -128,6 +137,12 @@ func (r *runner) run(ctx context.Context) error {
 	if err := r.measureLabMemory(ctx); err != nil {
 		return fmt.Errorf("memory and sync: %w", err)
 	}
+	if r.o.GeoOnly {
+		if err := r.geo(ctx); err != nil {
+			return fmt.Errorf("geo: %w", err)
+		}
+		return nil
+	}
 	var passes []Pass
 	if runtime.NumCPU() >= 2 {
 		passes = append(passes, Pass{Name: "pinned", ServerCPUs: "1", PerfCPUs: "0", Rounds: r.o.Rounds})
@@ -141,6 +156,9 @@ func (r *runner) run(ctx context.Context) error {
 			return fmt.Errorf("throughput (%s): %w", p.Name, err)
 		}
 		r.rep.Throughput = append(r.rep.Throughput, p)
+	}
+	if err := r.geo(ctx); err != nil {
+		return fmt.Errorf("geo: %w", err)
 	}
 	r.lab.Close()
 	labUp = false
@@ -588,6 +606,11 @@ func machine(o Options) Machine {
 	version("coredns-fed", filepath.Join(o.Root, "bin", "coredns-fed"), "-version")
 	version("dnsperf", "dnsperf", "-h")
 	version("knotd", "knotd", "--version")
+	for _, pkg := range []string{"gdnsd", "knot-module-geoip"} {
+		if out, err := exec.Command("dpkg-query", "-W", "-f", "${Version}", pkg).Output(); err == nil {
+			m.Versions[pkg] = pkg + " " + string(out) + " (Debian)"
+		}
+	}
 	// What the binaries were built from; "+dirty" when the tree had changes.
 	if out, err := exec.Command("git", "-C", o.Root, "rev-parse", "--short", "HEAD").Output(); err == nil {
 		v := strings.TrimSpace(string(out))
