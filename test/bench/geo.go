@@ -120,12 +120,15 @@ func (r *runner) geo(ctx context.Context) error {
 			return err
 		}
 	}
-	if rep.Comparison, err = CompareGeo(up, names, subnets, regionOf); err != nil {
+	if rep.Comparison, err = CompareGeo(up, names, subnets, regionOf, g.WhyNarrower); err != nil {
 		return err
 	}
 	c := rep.Comparison
 	r.logf("  region: %d of %d identical (gdnsd %d, knot-geoip %d); scope against gdnsd: %d wider, %d equal, %d narrower",
 		c.Identical, c.Subnets, c.SameAs["gdnsd"], c.SameAs["knot-geoip"], c.ScopeWider, c.ScopeEqual, c.ScopeNarrower)
+	for why, n := range c.NarrowerWhy {
+		r.logf("  narrower, %d: %s", n, why)
+	}
 	for _, s := range up {
 		s.Stop()
 	}

@@ -181,6 +181,7 @@ func TestRegionOfAnswer(t *testing.T) {
 func TestGeoComparison(t *testing.T) {
 	c := NewGeoComparison([]string{"federation-geo", "gdnsd", "knot-geoip"})
 	sub := netip.MustParsePrefix("1.0.0.0/24")
+	c.Why = func(netip.Prefix, int, string) string { return "" }
 	c.Add(sub, []GeoAnswer{{"europe-west1", 16, "NOERROR"}, {"europe-west1", 18, "NOERROR"}, {"europe-west1", 24, "NOERROR"}})
 	c.Add(sub, []GeoAnswer{{"europe-west1", 20, "NOERROR"}, {"europe-west1", 20, "NOERROR"}, {"asia-east1", 24, "NOERROR"}})
 	c.Add(sub, []GeoAnswer{{"us-east1", 22, "NOERROR"}, {"us-central1", 20, "NOERROR"}, {"us-east1", -1, "NOERROR"}})
@@ -188,7 +189,7 @@ func TestGeoComparison(t *testing.T) {
 	if c.Subnets != 4 || c.Identical != 2 || c.SameAs["gdnsd"] != 3 || c.SameAs["knot-geoip"] != 3 {
 		t.Errorf("regions: %+v", c)
 	}
-	if c.ScopeWider != 1 || c.ScopeEqual != 1 || c.ScopeNarrower != 2 || len(c.Narrower) != 2 || len(c.Mismatches) != 2 {
+	if c.ScopeWider != 1 || c.ScopeEqual != 1 || c.ScopeNarrower != 2 || len(c.Narrower) != 2 || len(c.Mismatches) != 2 || c.NarrowerWhy["unexplained"] != 2 {
 		t.Errorf("scopes: %+v", c)
 	}
 	if c.Scopes["knot-geoip"][24] != 3 || c.Scopes["knot-geoip"][-1] != 1 || c.Regions["us-east1"] != 2 {
@@ -196,5 +197,26 @@ func TestGeoComparison(t *testing.T) {
 	}
 	if !strings.Contains(c.Narrower[0], "federation-geo us-east1 /22, gdnsd us-central1 /20") {
 		t.Errorf("narrower: %q", c.Narrower[0])
+	}
+}
+
+func TestWhyNarrower(t *testing.T) {
+	g := testGeoSetup(t) // London 1.0.0.0/24, Tokyo 1.0.1.0/24 and 1.0.2.0/24, nothing in 1.0.3.0/24
+	sub := netip.MustParsePrefix("1.0.2.0/24")
+	for _, c := range []struct {
+		scope int
+		want  string
+	}{
+		{24, ""},             // the network itself
+		{23, WhyUnplaced},    // 1.0.2.0/23: Tokyo and unplaced 1.0.3.0/24
+		{22, WhyOtherRegion}, // 1.0.0.0/22: London too
+		{8, WhyOtherRegion},
+	} {
+		if got := g.WhyNarrower(sub, c.scope, "asia-east1"); got != c.want {
+			t.Errorf("/%d: %q, want %q", c.scope, got, c.want)
+		}
+	}
+	if got := g.WhyNarrower(netip.MustParsePrefix("1.0.0.0/24"), 24, "europe-west1"); got != "" {
+		t.Errorf("London in its own network: %q", got)
 	}
 }

