@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -218,5 +219,44 @@ func TestWhyNarrower(t *testing.T) {
 	}
 	if got := g.WhyNarrower(netip.MustParsePrefix("1.0.0.0/24"), 24, "europe-west1"); got != "" {
 		t.Errorf("London in its own network: %q", got)
+	}
+}
+
+func TestGeoTargetsAndMarkdown(t *testing.T) {
+	run := func(server string, perCore float64) GeoRun {
+		return GeoRun{ServerRun: ServerRun{Server: server, Saturation: &PerfResult{QPS: perCore / 2, Command: "dnsperf -E …"}, ServerCores: 0.5},
+			QPSPerCore: perCore, RoundQPSPerCore: []float64{perCore}}
+	}
+	c := NewGeoComparison([]string{"federation-geo", "gdnsd", "knot-geoip"})
+	c.Why = func(netip.Prefix, int, string) string { return WhyUnplaced }
+	sub := netip.MustParsePrefix("1.0.0.0/24")
+	c.Add(sub, []GeoAnswer{{"asia-east1", 20, "NOERROR"}, {"asia-east1", 16, "NOERROR"}, {"asia-east1", 20, "NOERROR"}})
+	g := &GeoReport{Runs: []GeoRun{run("federation-geo", 40000), run("whoami", 52000), run("gdnsd", 240000)}, Comparison: c}
+	met := map[string]bool{}
+	for _, x := range geoTargets(g) {
+		met[x.What] = x.Met
+	}
+	want := map[string]bool{
+		"geo on: QPS per server core / whoami's (ECS queries)":            false, // 0.77
+		"same region as gdnsd and Knot geoip for the same client subnets": true,
+		"ECS scope at least as wide as gdnsd's":                           true, // narrower, explained
+	}
+	for what, w := range want {
+		if got, ok := met[what]; !ok || got != w {
+			t.Errorf("target %q: met %v (present %v), want %v", what, got, ok, w)
+		}
+	}
+	c.Why = nil
+	c.Add(sub, []GeoAnswer{{"us-east1", 22, "NOERROR"}, {"us-central1", 20, "NOERROR"}, {"us-east1", 22, "NOERROR"}})
+	for _, x := range geoTargets(g) {
+		if x.Met {
+			t.Errorf("target %q met after an unexplained narrower scope and another region", x.What)
+		}
+	}
+	md := Markdown(&Report{Started: time.Now(), Geo: g})
+	for _, s := range []string{"## Geo answers beside gdnsd and Knot", "**1 of 2**", "| /16 | 0 | 1 | 0 |", "| federation-geo | 20000 | 0.50 | **40000** |", "Narrower, 1 subnets: unexplained"} {
+		if !strings.Contains(md, s) {
+			t.Errorf("report lacks %q:\n%s", s, md)
+		}
 	}
 }
