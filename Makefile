@@ -24,11 +24,17 @@ $(BIN)/fedlab: FORCE
 
 FORCE:
 
-# apt installs each Debian package whose command is missing.
+# apt installs each Debian package whose command is missing; a package with
+# no command (a plugin, such as knot-module-geoip) is listed as pkg:- and
+# installed when dpkg does not have it.
 apt:
 	@missing=""; for p in $(APT_PKGS); do \
 		pkg=$${p%%:*}; cmd=$${p##*:}; \
-		command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+		if [ "$$cmd" = "-" ]; then \
+			dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$pkg"; \
+		else \
+			command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+		fi; \
 	done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing"; \
@@ -76,17 +82,19 @@ lab-down: $(BIN)/fedlab
 	$(BIN)/fedlab down
 
 # bench measures throughput beside CoreDNS file/whoami and Knot, propagation,
-# memory and the query path on this machine, and writes $(BENCH_OUT)/report.md
+# memory, the query path, growth to 500k shards, and geo answers beside gdnsd
+# and Knot's geoip module on this machine, and writes $(BENCH_OUT)/report.md
 # and report.json (about 30 minutes; BENCH_SMOKE=1 for a 2-minute check of the
-# harness). Not part of test. See docs/benchmarks.md.
+# harness; BENCH_GEO_ONLY=1 for the geo phase alone). Not part of test. See
+# docs/benchmarks.md.
 BENCH_OUT      ?= bench-results
 # The growth phase (10k to 500k synthetic shards) draws its plots into docs/img;
 # the smoke run measures two small sizes and keeps its plots in $(BENCH_OUT).
-BENCH_APT_PKGS := dnsperf:dnsperf knot:knotd knot-dnsutils:kdig util-linux:taskset
+BENCH_APT_PKGS := dnsperf:dnsperf knot:knotd knot-dnsutils:kdig util-linux:taskset gdnsd:gdnsd knot-module-geoip:-
 
 bench: tools build $(BIN)/fedbench
 	@$(MAKE) --no-print-directory apt APT_PKGS="$(BENCH_APT_PKGS)"
-	$(BIN)/fedbench -out $(BENCH_OUT) -go $(GO) $(if $(BENCH_SMOKE),-smoke,-img docs/img)
+	$(BIN)/fedbench -out $(BENCH_OUT) -go $(GO) $(if $(BENCH_SMOKE),-smoke,-img docs/img) $(if $(BENCH_GEO_ONLY),-geo-only)
 
 $(BIN)/fedbench: FORCE
 	$(GO) build -o $@ ./cmd/fedbench

@@ -4,7 +4,7 @@
 // memory and cold sync against a lab of real kube-apiservers, the same
 // state at 50 members fed synthetically, and the query path's profile.
 //
-//	fedbench [-out DIR] [-img DIR] [-smoke] [-services N] [-duration D] [-flips N] [-rounds N] [-unpinned N]
+//	fedbench [-out DIR] [-img DIR] [-smoke] [-geo-only] [-services N] [-duration D] [-flips N] [-rounds N] [-unpinned N]
 //	fedbench synthetic -clusters N -services N [-seed] [-benchtime D] -dir DIR
 //	fedbench growth [-out DIR] [-img DIR] [-shards N,N,...]
 //
@@ -13,8 +13,10 @@
 // members' API servers) at 10k, 50k, 100k and 500k shards, one child process
 // per size, and draws them as SVG plots (growth.json, growth-*.svg).
 //
-// It needs bin/coredns-fed and bin/kube-apiserver, etcd, dnsperf, knotd and
-// taskset; `make bench` provides them. See docs/benchmarks.md.
+// It needs bin/coredns-fed and bin/kube-apiserver, etcd, dnsperf, knotd with
+// its geoip module, gdnsd and taskset; `make bench` provides them. -geo-only
+// runs the lab and the geo phase alone: coredns-fed with geo answers beside
+// gdnsd's geoip plugin and Knot's geoip module. See docs/benchmarks.md.
 package main
 
 import (
@@ -64,6 +66,7 @@ func run(ctx context.Context, args []string) error {
 	flips := fs.Int("flips", 0, "EndpointSlice flips for the propagation figure (default 400, smoke 20)")
 	rounds := fs.Int("rounds", 0, "rounds of the pinned throughput pass (default 3, smoke 1)")
 	unpinned := fs.Int("unpinned", -1, "rounds of the unpinned throughput pass, 0 for none (default 1, smoke 0)")
+	geoOnly := fs.Bool("geo-only", false, "start the lab and run the geo phase only (coredns-fed geo beside gdnsd and Knot geoip)")
 	goTool := fs.String("go", "go", "the go command, for go test and go tool pprof")
 	img := fs.String("img", "", "directory for the growth phase's SVG plots (default: -out)")
 	fs.Parse(args)
@@ -93,6 +96,7 @@ func run(ctx context.Context, args []string) error {
 	if *rounds > 0 {
 		o.Rounds = *rounds
 	}
+	o.GeoOnly = *geoOnly
 	if *unpinned >= 0 {
 		o.Unpinned = *unpinned
 	}

@@ -127,3 +127,11 @@ var regionCoords = map[string]coord{
 	"westus2":            {47.23, -119.85},
 	"westus3":            {33.45, -112.07},
 }
+
+// RegionCoordinates returns the built-in latitude and longitude of a public
+// cloud region, for tools that must place regions exactly as the plugin does
+// (the benchmark's gdnsd and Knot configurations).
+func RegionCoordinates(region string) (lat, lon float64, ok bool) {
+	at, ok := regionCoords[region]
+	return at.lat, at.lon, ok
+}

@@ -24,6 +24,7 @@ type PerfRun struct {
 	Outstanding int           // -q
 	RateLimit   int           // -Q, 0 for as fast as the server answers
 	CPUs        string        // taskset CPU list for dnsperf, "" for none
+	EDNSOption  string        // -E CODE:HEX, sent with every query; "" for none
 	OutFile     string        // where dnsperf's verbose output goes
 }
 
@@ -61,6 +62,9 @@ func (r PerfRun) Args() []string {
 		"-c", strconv.Itoa(r.Clients), "-q", strconv.Itoa(r.Outstanding), "-t", "2", "-v"}
 	if r.RateLimit > 0 {
 		a = append(a, "-Q", strconv.Itoa(r.RateLimit))
+	}
+	if r.EDNSOption != "" {
+		a = append(a, "-E", r.EDNSOption)
 	}
 	return lab.Pinned(r.CPUs, a...)
 }

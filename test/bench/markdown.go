@@ -105,7 +105,19 @@ func targets(rep *Report) []Target {
 				Goal: "unchanged (≤ 1.10×)", Measured: fmt.Sprintf("%.2f×", same), Met: same <= 1.10},
 			Target{What: "ServeDNS time per query, " + vs + ", whole mix", Goal: "unchanged (≤ 1.10×)", Measured: fmt.Sprintf("%.2f×", mix), Met: mix <= 1.10})
 	}
+	if rep.Geo != nil {
+		ts = append(ts, geoTargets(rep.Geo)...)
+	}
 	return ts
+}
+
+// firstLines returns the first n lines of s, and how many were left out.
+func firstLines(s string, n int) string {
+	lines := strings.SplitAfter(s, "\n")
+	if len(lines) <= n+1 {
+		return s
+	}
+	return strings.Join(lines[:n], "") + fmt.Sprintf("... (%d more lines)\n", len(lines)-n-1)
 }
 
 func yes(b bool) string {
@@ -311,6 +323,10 @@ func Markdown(rep *Report) string {
 		}
 	}
 
+	if rep.Geo != nil {
+		w("%s", geoMarkdown(rep.Geo))
+	}
+
 	w("## Commands\n\n")
 	for _, p := range rep.Throughput {
 		for _, r := range p.Runs {
@@ -326,6 +342,19 @@ func Markdown(rep *Report) string {
 			}
 			seen[r.Server] = true
 			w("%s:\n\n```\n%s```\n\n", r.Server, r.Config)
+		}
+	}
+	if rep.Geo != nil {
+		for _, r := range rep.Geo.Runs {
+			w("* geo, %s: `%s`\n", r.Server, r.Saturation.Command)
+		}
+		w("\n")
+		for _, r := range rep.Geo.Runs {
+			if seen[r.Server] {
+				continue
+			}
+			seen[r.Server] = true
+			w("%s:\n\n```\n%s```\n\n", r.Server, firstLines(r.Config, 40))
 		}
 	}
 	return b.String()

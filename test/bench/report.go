@@ -21,6 +21,7 @@ type Report struct {
 	GrowthImg      string            `json:"growth_img"`
 	QueryPath      *QueryPathProfile `json:"query_path"`
 	ServerProfiles []ServerProfile   `json:"server_profiles"`
+	Geo            *GeoReport        `json:"geo"`
 	Targets        []Target          `json:"targets"`
 }
 

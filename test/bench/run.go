@@ -42,6 +42,13 @@ type Options struct {
 
 	Flips int
 
+	// The geo phase: coredns-fed with geo answers beside gdnsd and Knot's
+	// geoip module.
+	GeoOnly     bool // the lab, its zone and the geo phase only
+	GeoNetworks int  // networks of the generated database
+	GeoSubnets  int  // client subnets compared
+	GeoServices int  // Services whose global names are asked
+
 	Synthetic      []Topology
 	SyntheticBench time.Duration // per ServeDNS benchmark in the synthetic part
 	Growth         []int         // shard counts of the growth phase (GrowthTopology)
@@ -58,7 +65,8 @@ func DefaultOptions(smoke bool) Options {
 		Go: "go", Services: 10000, Workers: 8,
 		Duration: 10 * time.Second, FixedDuration: 10 * time.Second, FixedQPS: 5000,
 		Clients: 10, Outstanding: 100, Rounds: 3, Unpinned: 1, ProfileSecs: 8,
-		Flips:          400,
+		Flips:       400,
+		GeoNetworks: 4000, GeoSubnets: 3000, GeoServices: 100,
 		Synthetic:      []Topology{SeedTopology(10000), WideTopology(50, 10000)},
 		SyntheticBench: 3 * time.Second, BenchTime: 2 * time.Second,
 		Growth: GrowthShards,
@@ -70,6 +78,7 @@ func DefaultOptions(smoke bool) Options {
 		o.Duration, o.FixedDuration, o.FixedQPS = 3*time.Second, 2*time.Second, 2000
 		o.Rounds, o.Unpinned, o.ProfileSecs = 1, 0, 2
 		o.Flips = 20
+		o.GeoSubnets, o.GeoServices = 1000, 20
 		o.Synthetic = []Topology{SeedTopology(300), WideTopology(50, 300)}
 		o.SyntheticBench, o.BenchTime = 300*time.Millisecond, 200*time.Millisecond
 		o.Growth = []int{500, 1000}
@@ -132,6 +141,12 @@ func (r *runner) run(ctx context.Context) error {
 	if err := r.measureLabMemory(ctx); err != nil {
 		return fmt.Errorf("memory and sync: %w", err)
 	}
+	if r.o.GeoOnly {
+		if err := r.geo(ctx); err != nil {
+			return fmt.Errorf("geo: %w", err)
+		}
+		return nil
+	}
 	var passes []Pass
 	if runtime.NumCPU() >= 2 {
 		passes = append(passes, Pass{Name: "pinned", ServerCPUs: "1", PerfCPUs: "0", Rounds: r.o.Rounds})
@@ -145,6 +160,9 @@ func (r *runner) run(ctx context.Context) error {
 			return fmt.Errorf("throughput (%s): %w", p.Name, err)
 		}
 		r.rep.Throughput = append(r.rep.Throughput, p)
+	}
+	if err := r.geo(ctx); err != nil {
+		return fmt.Errorf("geo: %w", err)
 	}
 	r.lab.Close()
 	labUp = false
@@ -337,34 +355,11 @@ func (r *runner) measure(ctx context.Context, s *Server, p *Pass, fixed bool) (*
 		return nil, err
 	}
 	defer os.Remove(filepath.Join(r.o.Out, "dnsperf.out"))
-	// One second of load first: page faults, socket buffers, the Go heap's growth.
-	if _, _, err := r.perf(s, p, time.Second, 0).Run(ctx); err != nil {
-		return nil, err
-	}
-	run := &ServerRun{Server: s.Name, Config: s.Config}
-
-	cpu0, err := processCPU(s.PID())
+	run, err := r.saturate(ctx, s, r.perf(s, p, r.o.Duration, 0))
 	if err != nil {
 		return nil, err
 	}
-	busy0, soft0, err := machineCPU()
-	if err != nil {
-		return nil, err
-	}
-	t0 := time.Now()
-	res, cmd, err := r.perf(s, p, r.o.Duration, 0).Run(ctx)
-	if err != nil {
-		return nil, err
-	}
-	wall := time.Since(t0).Seconds()
-	cpu1, _ := processCPU(s.PID())
-	busy1, soft1, _ := machineCPU()
-	perfCPU := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-	run.Saturation = res
-	run.ServerCores = (cpu1 - cpu0).Seconds() / wall
-	run.PerfCores = perfCPU.Seconds() / wall
-	run.SoftirqCores = (soft1 - soft0).Seconds() / wall
-	run.OtherCores = max(0, (busy1-busy0).Seconds()/wall-run.ServerCores-run.PerfCores-run.SoftirqCores)
+	res := run.Saturation
 	r.logf("  %.0f QPS, %.2f%% lost, p50 %.2f ms, p99 %.2f ms (cores: server %.2f, dnsperf %.2f, softirq %.2f, other %.2f)",
 		res.QPS, res.LossPercent, res.Latency.P50, res.Latency.P99, run.ServerCores, run.PerfCores, run.SoftirqCores, run.OtherCores)
 
@@ -379,6 +374,44 @@ func (r *runner) measure(ctx context.Context, s *Server, p *Pass, fixed bool) (*
 		return nil, err
 	}
 	run.RSS = mem.RSS
+	return run, nil
+}
+
+// saturate loads s with load after one second of warm-up (page faults,
+// socket buffers, the Go heap's growth) and measures the CPU time of the
+// server, of dnsperf and of the rest of the machine during the run.
+func (r *runner) saturate(ctx context.Context, s *Server, load PerfRun) (*ServerRun, error) {
+	warm := load
+	warm.Duration = time.Second
+	if _, _, err := warm.Run(ctx); err != nil {
+		return nil, err
+	}
+	run := &ServerRun{Server: s.Name, Config: s.Config}
+	cpu0, err := processCPU(s.PID())
+	if err != nil {
+		return nil, err
+	}
+	busy0, soft0, err := machineCPU()
+	if err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	res, cmd, err := load.Run(ctx)
+	if err != nil {
+		return nil, err
+	}
+	wall := time.Since(t0).Seconds()
+	cpu1, err := processCPU(s.PID())
+	if err != nil {
+		return nil, err
+	}
+	busy1, soft1, _ := machineCPU()
+	perfCPU := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	run.Saturation = res
+	run.ServerCores = (cpu1 - cpu0).Seconds() / wall
+	run.PerfCores = perfCPU.Seconds() / wall
+	run.SoftirqCores = (soft1 - soft0).Seconds() / wall
+	run.OtherCores = max(0, (busy1-busy0).Seconds()/wall-run.ServerCores-run.PerfCores-run.SoftirqCores)
 	return run, nil
 }
 
@@ -585,6 +618,11 @@ func machine(o Options) Machine {
 	version("coredns-fed", filepath.Join(o.Root, "bin", "coredns-fed"), "-version")
 	version("dnsperf", "dnsperf", "-h")
 	version("knotd", "knotd", "--version")
+	for _, pkg := range []string{"gdnsd", "knot-module-geoip"} {
+		if out, err := exec.Command("dpkg-query", "-W", "-f", "${Version}", pkg).Output(); err == nil {
+			m.Versions[pkg] = pkg + " " + string(out) + " (Debian)"
+		}
+	}
 	// What the binaries were built from; "+dirty" when the tree had changes.
 	if out, err := exec.Command("git", "-C", o.Root, "rev-parse", "--short", "HEAD").Output(); err == nil {
 		v := strings.TrimSpace(string(out))

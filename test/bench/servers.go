@@ -16,7 +16,7 @@ import (
 
 // Server is a DNS server under test, running on 127.0.0.1.
 type Server struct {
-	Name     string // "federation", "federation-transfer", "file", "whoami", "knot"
+	Name     string // "federation", "federation-transfer", "federation-geo", "file", "whoami", "knot", "gdnsd", "knot-geoip"
 	Addr     string // host:port for DNS
 	Config   string // the Corefile or knot.conf it runs with
 	PprofURL string // coredns-fed's pprof plugin, "" for Knot
@@ -38,6 +38,8 @@ type ServerSpec struct {
 	Bin      string         // bin/coredns-fed (Knot: knotd from PATH)
 	Clusters []*lab.Cluster // federation: the members, watched with their reader kubeconfigs
 	ZoneFile string         // file and knot: the zone
+
+	Geo *GeoSetup // federation-geo: its database; gdnsd and knot-geoip: everything
 }
 
 // corefile renders the Corefile of a coredns-fed server. Every variant has
@@ -48,13 +50,19 @@ func (sp ServerSpec) corefile(port, pprofPort int) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s:%d {\n    bind 127.0.0.1\n", Domain, port)
 	switch sp.Name {
-	case "federation", "federation-transfer":
+	case "federation", "federation-transfer", "federation-geo":
 		fmt.Fprintf(&b, "    federation %s {\n", Federation)
 		for _, c := range sp.Clusters {
 			fmt.Fprintf(&b, "        member %s {\n            kubeconfig %s\n        }\n", c.Name, c.ReaderKubeconfig)
 		}
 		fmt.Fprintf(&b, "        ns ns1.%s. 192.0.2.53\n", Domain)
 		fmt.Fprintf(&b, "        %s\n", lab.SeedIngressAllow) // the lab's load balancers are on loopback
+		if sp.Name == "federation-geo" {
+			if sp.Geo == nil {
+				return "", fmt.Errorf("federation-geo needs a geo setup")
+			}
+			fmt.Fprintf(&b, "        geo %s\n", sp.Geo.Database)
+		}
 		fmt.Fprintf(&b, "        startup_timeout 5m\n    }\n")
 		if sp.Name == "federation-transfer" {
 			fmt.Fprintf(&b, "    transfer {\n        to *\n    }\n")
@@ -114,14 +122,19 @@ func (sp ServerSpec) Start() (*Server, error) {
 	s := &Server{Name: sp.Name, Addr: lab.HostPort(lab.Loopback, port)}
 	logPath := filepath.Join(sp.Dir, sp.Name+".log")
 	var argv []string
-	if sp.Name == "knot" {
+	switch sp.Name {
+	case "knot":
 		s.Config = sp.knotConf(port)
 		conf := filepath.Join(sp.Dir, "knot.conf")
 		if err := os.WriteFile(conf, []byte(s.Config), 0o644); err != nil {
 			return nil, err
 		}
 		argv = []string{"knotd", "-c", conf}
-	} else {
+	case "gdnsd", "knot-geoip":
+		if argv, err = sp.geoServer(s, port); err != nil {
+			return nil, err
+		}
+	default:
 		pprofPort, err := lab.FreePort()
 		if err != nil {
 			return nil, err
