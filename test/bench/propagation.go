@@ -185,6 +185,7 @@ func waitAnswer(dc *dns.Conn, name string, ok func(*dns.Msg) bool, timeout time.
 	deadline := time.Now().Add(timeout)
 	q := new(dns.Msg)
 	q.SetQuestion(name, dns.TypeA)
+	last := "no answer"
 	for time.Now().Before(deadline) {
 		q.Id = dns.Id()
 		dc.SetDeadline(time.Now().Add(time.Second))
@@ -202,11 +203,12 @@ func waitAnswer(dc *dns.Conn, name string, ok func(*dns.Msg) bool, timeout time.
 			if ok(r) {
 				return time.Now(), nil
 			}
+			last = dns.RcodeToString[r.Rcode] + " " + fmt.Sprint(r.Answer)
 			break
 		}
 		time.Sleep(pollInterval)
 	}
-	return time.Time{}, fmt.Errorf("%s within %s: %w", name, timeout, errNoAnswer)
+	return time.Time{}, fmt.Errorf("%s within %s (last: %s): %w", name, timeout, last, errNoAnswer)
 }
 
 var errNoAnswer = errors.New("no matching answer")

@@ -177,7 +177,10 @@ func ScalingMarkdown(rep *ScalingReport) string {
 		p("| where | p50 | p90 | p99 | max |\n|---|---|---|---|---|")
 		p("| Knot secondary | %.0f ms | %.0f ms | %.0f ms | %.0f ms |", s.P50, s.P90, s.P99, s.Max)
 		p("| coredns-fed (primary) | %.1f ms | | %.1f ms | |", s.PrimaryP50, s.PrimaryP99)
-		p("\nThe primary's serial ran at most %d s ahead of the clock. Timed out: %d.\n", s.SerialAhead, s.TimedOut)
+		p("\nThe primary's serial ran at most %d s ahead of the clock. Timed out: %d. Skipped (the secondary did not show the starting state within 10 s): %d.\n", s.SerialAhead, s.TimedOut, len(s.Skipped))
+		for _, x := range s.Skipped {
+			p("- skipped: %s", x)
+		}
 		p("Transfer of one change (median of %d), bytes read from the TCP connection:\n", len(s.Transfers))
 		p("| transfer | bytes | messages | records |\n|---|---|---|---|")
 		ixfrRRs := 0
