@@ -10,7 +10,7 @@ APT_PKGS := etcd-server:etcd bind9-dnsutils:dig bind9-utils:named-checkzone dnsv
 
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all build tools apt kube-apiserver vet fmt-check test unit integration demo lab-up lab-down bench fuzz chaos clean
+.PHONY: all build tools apt kube-apiserver vet fmt-check test unit integration demo lab-up lab-down bench scaling fuzz chaos clean
 
 all: build
 
@@ -95,6 +95,17 @@ BENCH_APT_PKGS := dnsperf:dnsperf knot:knotd knot-dnsutils:kdig util-linux:tasks
 bench: tools build $(BIN)/fedbench
 	@$(MAKE) --no-print-directory apt APT_PKGS="$(BENCH_APT_PKGS)"
 	$(BIN)/fedbench -out $(BENCH_OUT) -go $(GO) $(if $(BENCH_SMOKE),-smoke,-img docs/img) $(if $(BENCH_GEO_ONLY),-geo-only)
+
+# scaling slaves a Knot secondary to coredns-fed (time from an EndpointSlice
+# flip to the secondary's answer, IXFR and AXFR bytes per change) and starts
+# 1, 2 and 4 coredns-fed replicas against a lab of two members with 10 000
+# Services each (watches, LISTs and watch bytes each costs a member's
+# kube-apiserver), and writes $(BENCH_OUT)/scaling.md and scaling.json (about
+# 15 minutes, most of it populating; BENCH_SMOKE=1 for a 2-minute check of the
+# harness). Not part of test or bench. See docs/scaling.md.
+scaling: tools build $(BIN)/fedbench
+	@$(MAKE) --no-print-directory apt APT_PKGS="$(BENCH_APT_PKGS)"
+	$(BIN)/fedbench scaling -out $(BENCH_OUT) $(if $(BENCH_SMOKE),-smoke)
 
 $(BIN)/fedbench: FORCE
 	$(GO) build -o $@ ./cmd/fedbench

@@ -7,6 +7,12 @@
 //	fedbench [-out DIR] [-img DIR] [-smoke] [-geo-only] [-services N] [-duration D] [-flips N] [-rounds N] [-unpinned N]
 //	fedbench synthetic -clusters N -services N [-seed] [-benchtime D] -dir DIR
 //	fedbench growth [-out DIR] [-img DIR] [-shards N,N,...]
+//	fedbench scaling [-out DIR] [-smoke] [-members N] [-services N] [-flips N] [-replicas 1,2,4] [-churn N]
+//
+// scaling slaves a Knot secondary to coredns-fed (time from an EndpointSlice
+// flip to the secondary's answer, IXFR and AXFR bytes per change) and starts
+// coredns-fed replicas against the members (what each costs a kube-apiserver);
+// it writes scaling.md and scaling.json. See docs/scaling.md.
 //
 // growth measures RSS, snapshot rebuild time and EndpointSlice-change-to-answer
 // latency of the synthetic federation (fake clientsets stand in for the
@@ -48,6 +54,8 @@ func main() {
 		err = synthetic(ctx, os.Args[2:])
 	case len(os.Args) > 1 && os.Args[1] == "growth":
 		err = growth(ctx, os.Args[2:])
+	case len(os.Args) > 1 && os.Args[1] == "scaling":
+		err = scaling(ctx, os.Args[2:])
 	default:
 		err = run(ctx, os.Args[1:])
 	}
@@ -211,4 +219,60 @@ func growth(ctx context.Context, args []string) error {
 	}
 	log.Printf("growth: %s, plots %s", filepath.Join(*out, "growth.json"), strings.Join(files, " "))
 	return nil
+}
+
+// scaling runs the secondary and replica measurements.
+func scaling(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("fedbench scaling", flag.ExitOnError)
+	out := fs.String("out", "bench-results", "directory for the report and logs")
+	smoke := fs.Bool("smoke", false, "a short run on a small federation, to check the harness")
+	members := fs.Int("members", 0, "member clusters, the first of the seed's (default 2)")
+	services := fs.Int("services", 0, "federated Services per member (default 10000, smoke 300)")
+	flips := fs.Int("flips", 0, "EndpointSlice flips timed at the secondary (default 50, smoke 10)")
+	replicas := fs.String("replicas", "", "replica counts to measure, comma-separated (default 1,2,4, smoke 1,2)")
+	churn := fs.Int("churn", 0, "EndpointSlice updates per second while replicas run (default 20)")
+	fs.Parse(args)
+
+	o := bench.DefaultScalingOptions(*smoke)
+	root, err := lab.RepoRoot()
+	if err != nil {
+		return err
+	}
+	o.Root = root
+	if o.Out, err = filepath.Abs(*out); err != nil {
+		return err
+	}
+	if *members > 0 {
+		if *members > len(lab.SeedClusters) {
+			return fmt.Errorf("-members %d: the seed has %d clusters", *members, len(lab.SeedClusters))
+		}
+		o.Members = *members
+	}
+	if *services > 0 {
+		o.Services = *services
+	}
+	if *flips > 0 {
+		o.Flips = *flips
+	}
+	if *churn > 0 {
+		o.ChurnRate = *churn
+	}
+	if *replicas != "" {
+		o.Replicas = nil
+		for _, f := range strings.Split(*replicas, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				return fmt.Errorf("-replicas %q: %q is not a positive count", *replicas, f)
+			}
+			o.Replicas = append(o.Replicas, n)
+		}
+	}
+	rep, err := bench.RunScaling(ctx, o)
+	if rep != nil {
+		for _, t := range rep.Targets {
+			log.Printf("%s: %s (goal %s) met: %v", t.What, t.Measured, t.Goal, t.Met)
+		}
+		log.Printf("report: %s", filepath.Join(o.Out, "scaling.md"))
+	}
+	return err
 }

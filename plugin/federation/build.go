@@ -178,24 +178,43 @@ func levelsOf(members []*memberRun, topo map[string][]Place) map[string]*level {
 	return lv
 }
 
+// maxSerialLead is how far, in seconds, the SOA serial may run ahead of the
+// clock. A change within the serial's second takes the next serial at once,
+// rather than wait for the next second to NOTIFY its secondaries; a burst of
+// more changes than that waits for the clock.
+const maxSerialLead = 3
+
 // nextSerial returns the SOA serial of a snapshot after one with serial prev (0:
 // none). The serial is the time of the last change in seconds, so that it never
 // goes backwards across restarts and replicas that saw the same change in the
 // same second agree; it changes only when what a secondary would transfer
-// changed. A change within the second of prev keeps prev and reports pending:
-// the build loop bumps the serial at the next second, so the serial never runs
-// ahead of the clock.
+// changed. A change within the second of prev (or before the clock caught up
+// with it) takes prev+1 while that is at most maxSerialLead seconds ahead of
+// the clock; beyond, it keeps prev and reports pending: the build loop bumps
+// the serial when the clock allows it (serialDue).
+//
+// The first serial of a process is the clock plus maxSerialLead: the last
+// serial of a process that ran before it was at most its clock plus
+// maxSerialLead, so a restart that takes a second or more never goes back.
 func nextSerial(prev uint32, changed bool, now time.Time) (serial uint32, pending bool) {
 	t := uint32(now.Unix())
 	switch {
 	case prev == 0:
-		return t, false
+		return t + maxSerialLead, false
 	case !changed:
 		return prev, false
 	case serialNewer(t, prev):
 		return t, false
+	case serialNewer(t+maxSerialLead, prev):
+		return prev + 1, false
 	}
 	return prev, true
+}
+
+// serialDue is when a change waiting on serial (pending from nextSerial) can
+// have the next one.
+func serialDue(serial uint32) time.Time {
+	return time.Unix(int64(serial)+1-maxSerialLead, 0)
 }
 
 // sameNames reports whether two sets of levels give the same names (the same

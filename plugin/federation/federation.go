@@ -209,7 +209,7 @@ func (f *Federation) buildLoop(ctx context.Context) {
 			continue // SERVFAIL (or the snapshot of the previous configuration) until every member synced or was given up on
 		}
 		if s := f.rebuild(bumpDue); s.bumpPending {
-			bump.Reset(time.Until(time.Unix(int64(s.Serial)+1, 0)))
+			bump.Reset(time.Until(serialDue(s.Serial)))
 		}
 		bumpDue = false
 	}

@@ -26,6 +26,7 @@ type Flip struct {
 	SendToAck   time.Duration `json:"send_to_ack_ns"`
 	AckToAnswer time.Duration `json:"ack_to_answer_ns"`
 	TimedOut    bool          `json:"timed_out,omitempty"` // no such answer within flipTimeout
+	sent        time.Time     // when the update request went out
 }
 
 // Propagation summarises flips.
@@ -121,17 +122,7 @@ func percentile(xs []float64, p float64) float64 {
 // answer to follow.
 func flip(ctx context.Context, client kubernetes.Interface, dc *dns.Conn, t Topology, m, i int, ready bool) (*Flip, error) {
 	name := Name(i, t.ZoneOf(m)+"."+t.Clusters[m].Region+".")
-	want := func(r *dns.Msg) bool {
-		if len(r.Answer) == 0 {
-			return false
-		}
-		if ready {
-			a, ok := r.Answer[0].(*dns.A)
-			return ok && a.A.Equal(ServiceAddr(m, i).AsSlice())
-		}
-		_, ok := r.Answer[0].(*dns.CNAME)
-		return ok
-	}
+	want := wantState(m, i, ready)
 	// The answer must show the old state before the change is made.
 	if _, err := waitAnswer(dc, name, func(r *dns.Msg) bool { return !want(r) && r.Rcode == dns.RcodeSuccess }, flipTimeout); err != nil {
 		return nil, fmt.Errorf("answer for %s not in the starting state: %w", name, err)
@@ -159,7 +150,7 @@ func flip(ctx context.Context, client kubernetes.Interface, dc *dns.Conn, t Topo
 	if err != nil {
 		return nil, err
 	}
-	f := &Flip{Service: ServiceName(i), Ready: ready, SendToAck: acked.Sub(sent)}
+	f := &Flip{Service: ServiceName(i), Ready: ready, SendToAck: acked.Sub(sent), sent: sent}
 	if errors.Is(s.err, errNoAnswer) {
 		f.TimedOut, f.AckToAnswer = true, flipTimeout
 		return f, nil
@@ -171,12 +162,30 @@ func flip(ctx context.Context, client kubernetes.Interface, dc *dns.Conn, t Topo
 	return f, nil
 }
 
+// wantState reports whether an answer for Service i's zone name in member m
+// shows the given readiness: the member's own address when ready, a CNAME one
+// level up when not.
+func wantState(m, i int, ready bool) func(*dns.Msg) bool {
+	return func(r *dns.Msg) bool {
+		if len(r.Answer) == 0 {
+			return false
+		}
+		if ready {
+			a, ok := r.Answer[0].(*dns.A)
+			return ok && a.A.Equal(ServiceAddr(m, i).AsSlice())
+		}
+		_, ok := r.Answer[0].(*dns.CNAME)
+		return ok
+	}
+}
+
 // waitAnswer asks name A on dc every pollInterval until ok holds for the
 // answer, and returns when the answer that satisfied it arrived.
 func waitAnswer(dc *dns.Conn, name string, ok func(*dns.Msg) bool, timeout time.Duration) (time.Time, error) {
 	deadline := time.Now().Add(timeout)
 	q := new(dns.Msg)
 	q.SetQuestion(name, dns.TypeA)
+	last := "no answer"
 	for time.Now().Before(deadline) {
 		q.Id = dns.Id()
 		dc.SetDeadline(time.Now().Add(time.Second))
@@ -194,11 +203,12 @@ func waitAnswer(dc *dns.Conn, name string, ok func(*dns.Msg) bool, timeout time.
 			if ok(r) {
 				return time.Now(), nil
 			}
+			last = dns.RcodeToString[r.Rcode] + " " + fmt.Sprint(r.Answer)
 			break
 		}
 		time.Sleep(pollInterval)
 	}
-	return time.Time{}, fmt.Errorf("%s within %s: %w", name, timeout, errNoAnswer)
+	return time.Time{}, fmt.Errorf("%s within %s (last: %s): %w", name, timeout, last, errNoAnswer)
 }
 
 var errNoAnswer = errors.New("no matching answer")

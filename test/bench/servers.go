@@ -38,6 +38,7 @@ type ServerSpec struct {
 	Bin      string         // bin/coredns-fed (Knot: knotd from PATH)
 	Clusters []*lab.Cluster // federation: the members, watched with their reader kubeconfigs
 	ZoneFile string         // file and knot: the zone
+	NotifyTo string         // federation-transfer: a secondary (host:port) told of every new serial
 
 	Geo *GeoSetup // federation-geo: its database; gdnsd and knot-geoip: everything
 }
@@ -65,7 +66,7 @@ func (sp ServerSpec) corefile(port, pprofPort int) (string, error) {
 		}
 		fmt.Fprintf(&b, "        startup_timeout 5m\n    }\n")
 		if sp.Name == "federation-transfer" {
-			fmt.Fprintf(&b, "    transfer {\n        to *\n    }\n")
+			fmt.Fprintf(&b, "    transfer {\n        %s\n    }\n", strings.TrimSpace("to * "+sp.NotifyTo))
 		}
 	case "file":
 		fmt.Fprintf(&b, "    file %s\n", sp.ZoneFile)
