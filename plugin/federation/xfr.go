@@ -18,9 +18,9 @@ const firstSnapshotSlack = 5 * time.Second
 // Transfer implements transfer.Transferer: the zone as it is in the published
 // snapshot (see journal.go), for secondaries and for rendering a zone file of
 // the same answers. Levels that fall back are sent as their CNAME; a level with
-// addresses of one family only is sent with those addresses (a name cannot own
-// a CNAME beside them), and its fallback for the other family is made when it
-// is queried. Empty non-terminals have no records. An IXFR from a serial the journal reaches gets
+// addresses of one family only is sent with those and the other family's
+// addresses it answers from a level above (family.go). Empty non-terminals,
+// and the global name of a Service healthy nowhere, have no records. An IXFR from a serial the journal reaches gets
 // the differences since (RFC 1995); from an older one, the whole zone.
 //
 // A transfer asked for before the first snapshot (members still syncing) waits
