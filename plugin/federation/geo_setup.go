@@ -15,15 +15,9 @@ var continents = map[string]bool{"AF": true, "AN": true, "AS": true, "EU": true,
 // member block is.
 func parseGeo(c *caddy.Controller) (*geo, error) {
 	cfg := newGeoConfig()
-	args := c.RemainingArgs()
-	block := false
-	if n := len(args); n > 0 && args[n-1] == "{" {
-		args, block = args[:n-1], true
-	} else if c.NextArg() {
-		if c.Val() != "{" {
-			return nil, c.Errf("geo: unexpected %q; syntax: geo [DATABASE] { database PATH ... }", c.Val())
-		}
-		block = true
+	args, block, err := blockArgs(c, "geo", "geo [DATABASE] { database PATH ... }")
+	if err != nil {
+		return nil, err
 	}
 	switch len(args) {
 	case 0:
@@ -32,21 +26,9 @@ func parseGeo(c *caddy.Controller) (*geo, error) {
 	default:
 		return nil, c.Errf("geo takes at most one DATABASE before its block, got %d arguments", len(args))
 	}
-	for closed := !block; !closed; {
-		if !c.Next() {
-			return nil, c.Err("geo: block not closed with '}'")
-		}
-		opt := c.Val()
-		if opt == "}" {
-			break
-		}
-		a := c.RemainingArgs()
-		if n := len(a); n > 0 && a[n-1] == "}" {
-			a, closed = a[:n-1], true
-		}
-		if err := cfg.option(c, opt, a); err != nil {
-			return nil, err
-		}
+	err = blockOptions(c, "geo", block, func(opt string, a []string) error { return cfg.option(c, opt, a) })
+	if err != nil {
+		return nil, err
 	}
 	if cfg.path == "" {
 		return nil, c.Err("geo needs a database: geo { database PATH }")

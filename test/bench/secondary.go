@@ -60,47 +60,6 @@ type Transfer struct {
 	AXFRRRs   int `json:"axfr_records"`
 }
 
-// knotSecondaryConf renders knotd's configuration: the zone slaved to primary,
-// NOTIFY accepted from it, nothing written to a zone file.
-func knotSecondaryConf(dir string, port int, primary string) string {
-	host, pport, _ := strings.Cut(primary, ":")
-	return fmt.Sprintf(`server:
-    rundir: "%[1]s"
-    listen: 127.0.0.1@%[2]d
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-
-log:
-  - target: stderr
-    any: info
-
-database:
-    storage: "%[1]s"
-
-remote:
-  - id: primary
-    address: %[3]s@%[4]s
-
-acl:
-  - id: notify-from-primary
-    address: %[3]s
-    action: notify
-
-template:
-  - id: default
-    storage: "%[1]s"
-    zonefile-sync: -1
-    zonefile-load: none
-    journal-content: changes
-
-zone:
-  - domain: %[5]s.
-    master: primary
-    acl: notify-from-primary
-`, dir, port, host, pport, Domain)
-}
-
 // MeasureSecondary starts coredns-fed with the transfer plugin and a Knot
 // secondary it notifies, flips n EndpointSlices with pauses of up to pauseMax
 // between them, timing each at the secondary and at the primary, and then
@@ -126,7 +85,7 @@ func MeasureSecondary(ctx context.Context, spec ServerSpec, t Topology, clusters
 		return nil, err
 	}
 	res := &Secondary{PauseMaxMs: int(pauseMax / time.Millisecond)}
-	res.KnotConf = knotSecondaryConf(knotDir, port, primary.Addr)
+	res.KnotConf = lab.KnotSecondaryConf(knotDir, port, primary.Addr, Domain)
 	conf := filepath.Join(knotDir, "knot.conf")
 	if err := os.WriteFile(conf, []byte(res.KnotConf), 0o644); err != nil {
 		return nil, err

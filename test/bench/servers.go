@@ -82,20 +82,7 @@ func (sp ServerSpec) corefile(port, pprofPort int) (string, error) {
 // knotConf renders knotd's configuration: one UDP and one TCP worker, the zone
 // from the file, nothing written back.
 func (sp ServerSpec) knotConf(port int) string {
-	return fmt.Sprintf(`server:
-    rundir: "%[1]s"
-    listen: 127.0.0.1@%[2]d
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-
-log:
-  - target: stderr
-    any: warning
-
-database:
-    storage: "%[1]s"
-
+	return lab.KnotServerConf(sp.Dir, port, "warning") + fmt.Sprintf(`
 template:
   - id: default
     storage: "%[1]s"
@@ -105,9 +92,9 @@ template:
     semantic-checks: off
 
 zone:
-  - domain: %[3]s
-    file: "%[4]s"
-`, sp.Dir, port, Domain, sp.ZoneFile)
+  - domain: %[2]s
+    file: "%[3]s"
+`, sp.Dir, Domain, sp.ZoneFile)
 }
 
 // Start writes the server's configuration and starts it; it does not wait

@@ -72,7 +72,10 @@ var ampTypes = []uint16{
 // answer (over TCP) would not fit. d should be a server without probes, so
 // that the Service's addresses are all answered.
 func Amplification(ctx context.Context, env *Env, d *lab.CoreDNS, opts AmpOptions) (*AmpResult, error) {
-	want, err := setIngressIn(ctx, env, opts.Service, opts.Addresses, 254)
+	// Answered only, never connected to: no other lab can mind them.
+	want, err := setIngressIn(ctx, env, opts.Service, opts.Addresses, func(m, k int) string {
+		return fmt.Sprintf("127.254.%d.%d", m+1, k+1)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -186,14 +189,14 @@ func udpExchange(addr string, q []byte) ([]byte, error) {
 	return buf[:n], nil
 }
 
-// setIngressIn gives Service n load-balancer addresses 127.B.M.1… in every
-// member M, and returns how many addresses its global name answers then.
-func setIngressIn(ctx context.Context, env *Env, service string, n, b int) (int, error) {
+// setIngressIn gives Service n load-balancer addresses addr(m, 0…n-1) in
+// every member m, and returns how many addresses its global name answers then.
+func setIngressIn(ctx context.Context, env *Env, service string, n int, addr func(m, k int) string) (int, error) {
 	ns := env.Lab.Config().Namespace
 	for m, c := range env.Lab.Clusters() {
 		var ingress []corev1.LoadBalancerIngress
 		for k := range n {
-			ingress = append(ingress, corev1.LoadBalancerIngress{IP: fmt.Sprintf("127.%d.%d.%d", b, m+1, k+1)})
+			ingress = append(ingress, corev1.LoadBalancerIngress{IP: addr(m, k)})
 		}
 		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 			svc, err := c.Client.CoreV1().Services(ns).Get(ctx, service, metav1.GetOptions{})

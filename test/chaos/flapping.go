@@ -98,8 +98,10 @@ func (f *farm) close() {
 	}
 }
 
-// Flapping gives a Service opts.Addresses probed addresses (127.253.M.K,
-// spread over the members), each with an HTTP backend in this process, and
+// Flapping gives a Service opts.Addresses probed addresses (127.B.M+2.K, B
+// the lab's own second octet (see lab.Cluster.Addr), so that two labs on one
+// machine do not bind the same; spread over the members), each with an HTTP
+// backend in this process, and
 // takes opts.Flapping of them down and up every second for opts.Duration,
 // while it reads d's CPU, goroutines and memory and asks each member's zone
 // name over TCP. Expected: CPU bounded, goroutines and memory flat, and the
@@ -107,6 +109,8 @@ func (f *farm) close() {
 func Flapping(ctx context.Context, env *Env, d *lab.CoreDNS, opts FlapOptions) (*FlapResult, error) {
 	members := env.Lab.Clusters()
 	per := opts.Addresses / len(members)
+	b := netip.MustParseAddr(members[0].Addr).As4()[1]
+	addr := func(m, k int) string { return fmt.Sprintf("127.%d.%d.%d", b, m+2, k+1) }
 	f := &farm{servers: map[string]*http.Server{}}
 	defer f.close()
 	var stable, flapping []string
@@ -115,7 +119,7 @@ func Flapping(ctx context.Context, env *Env, d *lab.CoreDNS, opts FlapOptions) (
 	for m := range members {
 		stableOf[m] = map[netip.Addr]bool{}
 		for k := range per {
-			a := fmt.Sprintf("127.253.%d.%d", m+1, k+1)
+			a := addr(m, k)
 			if err := f.start(a); err != nil {
 				return nil, err
 			}
@@ -128,7 +132,7 @@ func Flapping(ctx context.Context, env *Env, d *lab.CoreDNS, opts FlapOptions) (
 			}
 		}
 	}
-	if _, err := setIngressIn(ctx, env, opts.Service, per, 253); err != nil {
+	if _, err := setIngressIn(ctx, env, opts.Service, per, addr); err != nil {
 		return nil, err
 	}
 	if err := waitAnswers(ctx, d.Addr, env.Name(opts.Service, ""), per*len(members), opts.MaxAnswers); err != nil {
@@ -215,7 +219,7 @@ func Flapping(ctx context.Context, env *Env, d *lab.CoreDNS, opts FlapOptions) (
 					}
 				}
 				for ip := range flapSet {
-					if strings.HasPrefix(ip.String(), fmt.Sprintf("127.253.%d.", m+1)) {
+					if ip.As4()[2] == byte(m+2) {
 						flapAsked++
 						if seen[ip] {
 							flapPresent++

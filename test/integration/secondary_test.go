@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,47 +13,6 @@ import (
 
 	"github.com/coredns-fed/coredns-fed/internal/lab"
 )
-
-// knotSecondary renders knotd's configuration: example.com slaved to primary,
-// NOTIFY accepted from it, nothing written to a zone file.
-func knotSecondary(dir string, port int, primary string) string {
-	host, pport, _ := strings.Cut(primary, ":")
-	return fmt.Sprintf(`server:
-    rundir: "%[1]s"
-    listen: 127.0.0.1@%[2]d
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-
-log:
-  - target: stderr
-    any: info
-
-database:
-    storage: "%[1]s"
-
-remote:
-  - id: primary
-    address: %[3]s@%[4]s
-
-acl:
-  - id: notify-from-primary
-    address: %[3]s
-    action: notify
-
-template:
-  - id: default
-    storage: "%[1]s"
-    zonefile-sync: -1
-    zonefile-load: none
-    journal-content: changes
-
-zone:
-  - domain: %[5]s.
-    master: primary
-    acl: notify-from-primary
-`, dir, port, host, pport, lab.SeedDomain)
-}
 
 // TestKnotSecondary slaves a real secondary, Knot DNS, to a coredns-fed with
 // the transfer plugin: the secondary answers the zone, and after an
@@ -83,7 +41,7 @@ func TestKnotSecondary(t *testing.T) {
 	t.Cleanup(primary.Stop)
 
 	conf := filepath.Join(dir, "knot.conf")
-	if err := os.WriteFile(conf, []byte(knotSecondary(dir, port, primary.Addr)), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(lab.KnotSecondaryConf(dir, port, primary.Addr, lab.SeedDomain)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	knot := lab.NewProcess("knotd", filepath.Join(dir, "knotd.log"), "knotd", "-c", conf)
