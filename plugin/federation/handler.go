@@ -13,9 +13,11 @@ import (
 // locks, no listing, and no records built per query; a reply takes one
 // allocation unless it follows a CNAME chain.
 func (f *Federation) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-	if len(r.Question) != 1 {
+	if len(r.Question) != 1 || multipleOPT(r) {
 		// CoreDNS's server routes on the first question; a query has exactly one
-		// (RFC 9619), so this one is malformed whatever its zone.
+		// (RFC 9619) and at most one OPT record, which CoreDNS's server does not
+		// check (RFC 6891 §6.1.1: FORMERR), so this one is malformed whatever its
+		// zone.
 		f.count(ctx, kindFormErr)
 		return dns.RcodeFormatError, nil
 	}
@@ -85,6 +87,17 @@ func (f *Federation) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 	f.count(ctx, kind)
 	w.WriteMsg(m)
 	return dns.RcodeSuccess, nil
+}
+
+// multipleOPT reports whether r has more than one OPT record.
+func multipleOPT(r *dns.Msg) bool {
+	n := 0
+	for _, rr := range r.Extra {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			n++
+		}
+	}
+	return n > 1
 }
 
 // response is the memory of one reply, taken in one allocation: the message,

@@ -211,13 +211,13 @@ func serveWire(f *Federation, b []byte) (err error) {
 	return wantRcode(f, r, dns.RcodeSuccess)
 }
 
-// wantRcode checks the rcode that r gets, as RFC 1035, RFC 5936 and RFC 9619
+// wantRcode checks the rcode that r gets, as RFC 1035, RFC 5936, RFC 6891 and RFC 9619
 // give it, against rcode, the one it got (the question of a written reply
 // counts as success).
 func wantRcode(f *Federation, r *dns.Msg, rcode int) error {
 	want := -1 // any
 	switch q := r.Question; {
-	case len(q) != 1:
+	case len(q) != 1 || multipleOPT(r):
 		want = dns.RcodeFormatError
 	case !inZone(strings.ToLower(q[0].Name), f.Zone):
 		return nil

@@ -468,6 +468,17 @@ func TestOddQueries(t *testing.T) {
 		{"IXFR", question("example.com.", dns.TypeIXFR, nil), dns.RcodeRefused},
 		{"no question", question("example.com.", dns.TypeA, func(m *dns.Msg) { m.Question = nil }), dns.RcodeFormatError},
 		{"two questions", question(nginx(""), dns.TypeA, func(m *dns.Msg) { m.Question = append(m.Question, m.Question[0]) }), dns.RcodeFormatError},
+		// RFC 6891 §6.1.1; CoreDNS's server passes such a query on (found by
+		// TestPacketFuzzLab, which got NOERROR and NXDOMAIN for it).
+		{"two OPT records", question(nginx(""), dns.TypeA, func(m *dns.Msg) {
+			m.SetEdns0(1232, false)
+			m.Extra = append(m.Extra, &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT, Class: 512}})
+		}), dns.RcodeFormatError},
+		{"two OPT records, NOTIFY", question("example.com.", dns.TypeSOA, func(m *dns.Msg) {
+			m.Opcode = dns.OpcodeNotify
+			m.SetEdns0(1232, true)
+			m.Extra = append([]dns.RR{&dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}}, m.Extra...)
+		}), dns.RcodeFormatError},
 	} {
 		rec := dnstest.NewRecorder(&test.ResponseWriter{})
 		rcode, err := f.ServeDNS(context.Background(), rec, tc.query)
