@@ -1,6 +1,7 @@
 package federation
 
 import (
+	"strings"
 	"sync"
 
 	"github.com/miekg/dns"
@@ -110,20 +111,40 @@ func serviceRecords(sa *serviceAnswers) []dns.RR {
 	return out
 }
 
-// minus returns the records of x that are not in y.
+// minus returns copies of the records of x that are not in y. The copies keep
+// the journal from holding the snapshot's record arrays: a delta of a few
+// records of a large level would otherwise keep the whole level's records of
+// that snapshot alive, for as long as the delta stays in the journal.
 func minus(x, y []dns.RR) []dns.RR {
+	if len(x) == 0 {
+		return nil
+	}
+	in := make(map[string]struct{}, len(y))
+	for _, r := range y {
+		in[rrKey(r)] = struct{}{}
+	}
 	var out []dns.RR
 	for _, r := range x {
-		found := false
-		for _, s := range y {
-			if dns.IsDuplicate(r, s) {
-				found = true
-				break
-			}
-		}
-		if !found {
-			out = append(out, r)
+		if _, ok := in[rrKey(r)]; !ok {
+			out = append(out, dns.Copy(r))
 		}
 	}
 	return out
+}
+
+// rrKey identifies a record as dns.IsDuplicate does: owner (case-folded),
+// class, type and data, not the TTL.
+func rrKey(r dns.RR) string {
+	h := r.Header()
+	name := strings.ToLower(h.Name)
+	switch v := r.(type) {
+	case *dns.A:
+		return name + "\x00A\x00" + string(v.A.To4())
+	case *dns.AAAA:
+		return name + "\x00AAAA\x00" + string(v.AAAA.To16())
+	}
+	c := dns.Copy(r)
+	c.Header().Ttl = 0
+	c.Header().Name = name
+	return c.String()
 }

@@ -123,3 +123,45 @@ func TestPublishAfterPendingBump(t *testing.T) {
 		})
 	}
 }
+
+// TestMinusCopies: the journal's differences are copies of the snapshot's
+// records, so that a delta never keeps a snapshot's record arrays alive, and
+// records equal but for TTL or the owner's case count as the same.
+func TestMinusCopies(t *testing.T) {
+	rr := func(s string) dns.RR {
+		r, err := dns.NewRR(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	x := []dns.RR{
+		rr("a.example.com. 30 IN A 192.0.2.1"),
+		rr("a.example.com. 30 IN A 192.0.2.2"),
+		rr("a.example.com. 30 IN AAAA 2001:db8::1"),
+		rr("b.example.com. 30 IN CNAME a.example.com."),
+		rr("c.example.com. 30 IN SRV 0 100 80 a.example.com."),
+	}
+	y := []dns.RR{
+		rr("A.example.com. 60 IN A 192.0.2.1"),
+		rr("a.example.com. 30 IN AAAA 2001:db8::2"),
+		rr("b.example.com. 5 IN CNAME a.example.com."),
+		rr("c.example.com. 30 IN SRV 0 100 81 a.example.com."),
+	}
+	got := minus(x, y)
+	want := []dns.RR{x[1], x[2], x[4]}
+	if len(got) != len(want) {
+		t.Fatalf("minus = %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i].String() != want[i].String() {
+			t.Errorf("minus[%d] = %v, want %v", i, got[i], want[i])
+		}
+		if got[i] == want[i] {
+			t.Errorf("minus[%d] is the snapshot's record itself, not a copy", i)
+		}
+	}
+	if got := minus(nil, y); got != nil {
+		t.Errorf("minus(nil, y) = %v", got)
+	}
+}
