@@ -84,9 +84,15 @@ type MemberOptions struct {
 	Workers   int // concurrent writers while populating
 	Rounds    int // each starts the servers afresh; the report gives the median
 
-	Settle time.Duration // after the forced GC, before the first sample
-	Sample time.Duration // how long RSS is sampled
-	Every  time.Duration // between samples
+	// After the forced GC the Go runtime's background scavenger returns
+	// the freed pages to the kernel over some seconds: sampling waits until
+	// no server's RSS has moved more than SettleDelta over SettleWindow, for
+	// at most Settle.
+	Settle       time.Duration
+	SettleWindow time.Duration
+	SettleDelta  int64
+	Sample       time.Duration // how long RSS is sampled
+	Every        time.Duration // between samples
 
 	Logf func(format string, args ...any)
 }
@@ -95,7 +101,8 @@ type MemberOptions struct {
 func DefaultMemberOptions(smoke bool) MemberOptions {
 	o := MemberOptions{
 		Go: "go", Services: 10000, Federated: 100, Workers: 16, Rounds: 3,
-		Settle: 5 * time.Second, Sample: 20 * time.Second, Every: 2 * time.Second,
+		Settle: 2 * time.Minute, SettleWindow: 10 * time.Second, SettleDelta: 1 << 20,
+		Sample: 20 * time.Second, Every: 2 * time.Second,
 		Logf: log.Printf,
 	}
 	if smoke {
@@ -182,16 +189,19 @@ type MemberRound struct {
 type MemberFigure struct {
 	Server      string  `json:"server"`
 	SyncSeconds float64 `json:"sync_seconds"` // start to the first answer for the last Service (and, in member mode, a federated one)
-	Samples     int     `json:"samples"`
-	RSS         int64   `json:"rss_bytes"` // VmRSS, median of the samples
-	RSSMin      int64   `json:"rss_min_bytes"`
-	RSSMax      int64   `json:"rss_max_bytes"`
-	RSSAnon     int64   `json:"rss_anon_bytes"`   // RssAnon, median
-	RSSFile     int64   `json:"rss_file_bytes"`   // RssFile, median: the binary's pages
-	Peak        int64   `json:"peak_bytes"`       // VmHWM at the end of sampling
-	HeapInuse   int64   `json:"heap_inuse_bytes"` // go_memstats_heap_inuse_bytes, median
-	HeapAlloc   int64   `json:"heap_alloc_bytes"` // go_memstats_heap_alloc_bytes, median
-	GoSys       int64   `json:"go_sys_bytes"`     // go_memstats_sys_bytes, median
+	// SettleSeconds is the time from the forced GC until the RSS held still
+	// (the settle timeout when it did not).
+	SettleSeconds float64 `json:"settle_seconds"`
+	Samples       int     `json:"samples"`
+	RSS           int64   `json:"rss_bytes"` // VmRSS, median of the samples
+	RSSMin        int64   `json:"rss_min_bytes"`
+	RSSMax        int64   `json:"rss_max_bytes"`
+	RSSAnon       int64   `json:"rss_anon_bytes"`   // RssAnon, median
+	RSSFile       int64   `json:"rss_file_bytes"`   // RssFile, median: the binary's pages
+	Peak          int64   `json:"peak_bytes"`       // VmHWM at the end of sampling
+	HeapInuse     int64   `json:"heap_inuse_bytes"` // go_memstats_heap_inuse_bytes, median
+	HeapAlloc     int64   `json:"heap_alloc_bytes"` // go_memstats_heap_alloc_bytes, median
+	GoSys         int64   `json:"go_sys_bytes"`     // go_memstats_sys_bytes, median
 }
 
 // memberTarget is the issue's goal: member mode adds at most 10 % to the
@@ -325,7 +335,8 @@ func memberWhat(name string) string {
 // memberRound starts the servers side by side, waits until each answers for
 // the last Service written (and MemberServer for a federated name too),
 // forces a garbage collection in each (a pprof heap profile with gc=1), waits
-// o.Settle and samples VmRSS and the Go heap every o.Every for o.Sample. It
+// until their RSS holds still (settle) and samples VmRSS and the Go heap
+// every o.Every for o.Sample. It
 // returns the running servers, which the caller stops.
 func memberRound(ctx context.Context, o MemberOptions, round int, specs []ServerSpec, federated func(int) bool) (*MemberRound, []*Server, error) {
 	o.Logf("round %d: starting %d servers", round, len(specs))
@@ -365,7 +376,8 @@ func memberRound(ctx context.Context, o MemberOptions, round int, specs []Server
 			return nil, servers, err
 		}
 	}
-	if err := sleep(ctx, o.Settle); err != nil {
+	settled, err := settle(ctx, o, servers)
+	if err != nil {
 		return nil, servers, err
 	}
 	r.Load = loadavg()
@@ -387,6 +399,7 @@ func memberRound(ctx context.Context, o MemberOptions, round int, specs []Server
 	for _, s := range servers {
 		f := figureOf(s.Name, samples[s.Name])
 		f.SyncSeconds = synced[s.Name]
+		f.SettleSeconds = settled[s.Name]
 		r.Servers = append(r.Servers, f)
 		o.Logf("  %s: RSS %.1f MiB (%.1f–%.1f), heap in use %.1f MiB, Go sys %.1f MiB",
 			s.Name, mibOf(f.RSS), mibOf(f.RSSMin), mibOf(f.RSSMax), mibOf(f.HeapInuse), mibOf(f.GoSys))
@@ -414,6 +427,57 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-time.After(d):
 		return nil
 	}
+}
+
+// settle reads the servers' RSS every second until none has moved more than
+// o.SettleDelta over the last o.SettleWindow, or o.Settle has passed, and
+// returns how long each took to hold still.
+func settle(ctx context.Context, o MemberOptions, servers []*Server) (map[string]float64, error) {
+	start := time.Now()
+	window := max(1, int(o.SettleWindow/time.Second))
+	seen := map[string][]int64{}
+	took := map[string]float64{}
+	for {
+		for _, s := range servers {
+			if _, ok := took[s.Name]; ok {
+				continue
+			}
+			m, err := readMemory(strconv.Itoa(s.PID()))
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", s.Name, err)
+			}
+			seen[s.Name] = append(seen[s.Name], m.RSS)
+			if Settled(seen[s.Name], window, o.SettleDelta) {
+				took[s.Name] = time.Since(start).Seconds()
+			}
+		}
+		if len(took) == len(servers) {
+			break
+		}
+		if time.Since(start) >= o.Settle {
+			for _, s := range servers {
+				if _, ok := took[s.Name]; !ok {
+					took[s.Name] = time.Since(start).Seconds()
+					o.Logf("  %s: RSS still moving after %s", s.Name, o.Settle)
+				}
+			}
+			break
+		}
+		if err := sleep(ctx, time.Second); err != nil {
+			return nil, err
+		}
+	}
+	return took, nil
+}
+
+// Settled reports whether the last window+1 readings of rss (one a second)
+// lie within delta of each other.
+func Settled(rss []int64, window int, delta int64) bool {
+	if len(rss) <= window {
+		return false
+	}
+	last := rss[len(rss)-window-1:]
+	return slices.Max(last)-slices.Min(last) <= delta
 }
 
 // forceGC has the server run a garbage collection: the pprof plugin's heap
@@ -548,25 +612,26 @@ func MedianFigures(rounds []MemberRound) []MemberFigure {
 			}
 			return MedianInt(xs)
 		}
-		syncs := make([]float64, len(fs))
+		syncs, settles := make([]float64, len(fs)), make([]float64, len(fs))
 		samples := 0
 		for i, f := range fs {
-			syncs[i] = f.SyncSeconds
+			syncs[i], settles[i] = f.SyncSeconds, f.SettleSeconds
 			samples += f.Samples
 		}
 		out = append(out, MemberFigure{
-			Server:      first.Server,
-			SyncSeconds: percentile(syncs, 50),
-			Samples:     samples,
-			RSS:         med(func(f MemberFigure) int64 { return f.RSS }),
-			RSSMin:      slices.MinFunc(fs, func(a, b MemberFigure) int { return int(a.RSSMin - b.RSSMin) }).RSSMin,
-			RSSMax:      slices.MaxFunc(fs, func(a, b MemberFigure) int { return int(a.RSSMax - b.RSSMax) }).RSSMax,
-			RSSAnon:     med(func(f MemberFigure) int64 { return f.RSSAnon }),
-			RSSFile:     med(func(f MemberFigure) int64 { return f.RSSFile }),
-			Peak:        med(func(f MemberFigure) int64 { return f.Peak }),
-			HeapInuse:   med(func(f MemberFigure) int64 { return f.HeapInuse }),
-			HeapAlloc:   med(func(f MemberFigure) int64 { return f.HeapAlloc }),
-			GoSys:       med(func(f MemberFigure) int64 { return f.GoSys }),
+			Server:        first.Server,
+			SyncSeconds:   percentile(syncs, 0.5),
+			SettleSeconds: percentile(settles, 0.5),
+			Samples:       samples,
+			RSS:           med(func(f MemberFigure) int64 { return f.RSS }),
+			RSSMin:        slices.MinFunc(fs, func(a, b MemberFigure) int { return int(a.RSSMin - b.RSSMin) }).RSSMin,
+			RSSMax:        slices.MaxFunc(fs, func(a, b MemberFigure) int { return int(a.RSSMax - b.RSSMax) }).RSSMax,
+			RSSAnon:       med(func(f MemberFigure) int64 { return f.RSSAnon }),
+			RSSFile:       med(func(f MemberFigure) int64 { return f.RSSFile }),
+			Peak:          med(func(f MemberFigure) int64 { return f.Peak }),
+			HeapInuse:     med(func(f MemberFigure) int64 { return f.HeapInuse }),
+			HeapAlloc:     med(func(f MemberFigure) int64 { return f.HeapAlloc }),
+			GoSys:         med(func(f MemberFigure) int64 { return f.GoSys }),
 		})
 	}
 	return out
@@ -670,21 +735,22 @@ func MemberMarkdown(rep *MemberReport) string {
 	}
 	if len(rep.Median) > 0 {
 		p("Median of %d rounds (each server's RSS is the median of its samples in a round):\n", len(rep.Rounds))
-		p("| server | RSS | RSS range | anonymous | file | VmHWM | heap in use | heap alloc | Go sys | sync | RSS / %[1]s | anonymous / %[1]s |\n|---|---|---|---|---|---|---|---|---|---|---|---|", rep.Baseline)
+		p("| server | RSS | RSS range | anonymous | file | VmHWM | heap in use | heap alloc | Go sys | sync | settle | RSS / %[1]s | anonymous / %[1]s | heap in use / %[1]s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|", rep.Baseline)
 		base := figure(rep.Median, rep.Baseline)
 		for _, f := range rep.Median {
-			ratio, anon := "", ""
-			if base != nil && base.RSS > 0 {
-				ratio = fmt.Sprintf("%.3f", float64(f.RSS)/float64(base.RSS))
+			ratio := func(get func(*MemberFigure) int64) string {
+				if base == nil || get(base) == 0 {
+					return ""
+				}
+				return fmt.Sprintf("%.3f", float64(get(&f))/float64(get(base)))
 			}
-			if base != nil && base.RSSAnon > 0 {
-				anon = fmt.Sprintf("%.3f", float64(f.RSSAnon)/float64(base.RSSAnon))
-			}
-			p("| %s | %.1f MiB | %.1f–%.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %.1f s | %s | %s |", memberWhat(f.Server),
+			p("| %s | %.1f MiB | %.1f–%.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %.1f MiB | %.1f s | %.0f s | %s | %s | %s |", memberWhat(f.Server),
 				mibOf(f.RSS), mibOf(f.RSSMin), mibOf(f.RSSMax), mibOf(f.RSSAnon), mibOf(f.RSSFile), mibOf(f.Peak),
-				mibOf(f.HeapInuse), mibOf(f.HeapAlloc), mibOf(f.GoSys), f.SyncSeconds, ratio, anon)
+				mibOf(f.HeapInuse), mibOf(f.HeapAlloc), mibOf(f.GoSys), f.SyncSeconds, f.SettleSeconds,
+				ratio(func(f *MemberFigure) int64 { return f.RSS }), ratio(func(f *MemberFigure) int64 { return f.RSSAnon }),
+				ratio(func(f *MemberFigure) int64 { return f.HeapInuse }))
 		}
-		p("\nAnonymous and file are RssAnon and RssFile of /proc/PID/status: the Go heap, stacks and runtime, and the pages of the binary that have been touched.")
+		p("\nAnonymous and file are RssAnon and RssFile of /proc/PID/status: the Go heap, stacks and runtime, and the pages of the binary that have been touched. VmHWM is the peak RSS, reached while decoding the initial LISTs. Settle is the time from the forced GC until the RSS held still.")
 		p("")
 	}
 	if len(rep.Rounds) > 0 {

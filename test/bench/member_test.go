@@ -75,6 +75,25 @@ func TestParseGoMemstats(t *testing.T) {
 	}
 }
 
+func TestSettled(t *testing.T) {
+	const mb = 1 << 20
+	for _, c := range []struct {
+		rss  []int64
+		want bool
+	}{
+		{nil, false},
+		{[]int64{100 * mb, 100 * mb, 100 * mb}, false}, // not a whole window yet
+		{[]int64{100 * mb, 100 * mb, 100 * mb, 100 * mb}, true},
+		{[]int64{120 * mb, 100 * mb, 100 * mb, 100 * mb, 100*mb + mb/2}, true}, // the window is the last four
+		{[]int64{100 * mb, 100 * mb, 98 * mb, 100 * mb}, false},                // moved 2 MiB
+		{[]int64{130 * mb, 120 * mb, 110 * mb, 100 * mb, 99 * mb}, false},
+	} {
+		if got := Settled(c.rss, 3, mb); got != c.want {
+			t.Errorf("Settled(%v) = %v, want %v", c.rss, got, c.want)
+		}
+	}
+}
+
 func TestMedianInt(t *testing.T) {
 	for _, c := range []struct {
 		xs   []int64
@@ -90,7 +109,7 @@ func memberFixture() *MemberReport {
 	const mb = 1 << 20
 	round := func(n int, stock, kube, member int64) MemberRound {
 		return MemberRound{Round: n, Load: "1.00 0.50 0.25", Servers: []MemberFigure{
-			{Server: StockServer, RSS: stock * mb, RSSMin: stock * mb, RSSMax: stock * mb, RSSAnon: 30 * mb, HeapInuse: 20 * mb, Samples: 3, SyncSeconds: 2},
+			{Server: StockServer, RSS: stock * mb, RSSMin: stock * mb, RSSMax: stock * mb, RSSAnon: 30 * mb, HeapInuse: 20 * mb, Samples: 3, SyncSeconds: float64(n)},
 			{Server: KubernetesServer, RSS: kube * mb, RSSMin: kube * mb, RSSMax: kube * mb, RSSAnon: 38 * mb, HeapInuse: 21 * mb, Samples: 3, SyncSeconds: 3},
 			{Server: MemberServer, RSS: member * mb, RSSMin: member*mb - mb, RSSMax: member*mb + mb, RSSAnon: 40 * mb, RSSFile: 24 * mb, HeapInuse: 23 * mb, Samples: 3, SyncSeconds: 4},
 		}}
@@ -114,7 +133,7 @@ func memberFixture() *MemberReport {
 func TestMemberMedianAndRatio(t *testing.T) {
 	rep := memberFixture()
 	const mb = 1 << 20
-	if m := figure(rep.Median, StockServer); m == nil || m.RSS != 52*mb || m.RSSMax != 100*mb || m.Samples != 9 {
+	if m := figure(rep.Median, StockServer); m == nil || m.RSS != 52*mb || m.RSSMax != 100*mb || m.Samples != 9 || m.SyncSeconds != 2 {
 		t.Errorf("stock median %+v", m)
 	}
 	if m := figure(rep.Median, MemberServer); m == nil || m.RSS != 64*mb || m.RSSMin != 62*mb || m.SyncSeconds != 4 {
@@ -145,7 +164,7 @@ func TestMemberMarkdown(t *testing.T) {
 		"10000 Services", "100 of them federated",
 		"| stock CoreDNS, kubernetes alone | 52.0 MiB |",
 		"| coredns-fed, kubernetes + federation (member mode) | 64.0 MiB | 62.0–67.0 MiB | 40.0 MiB | 24.0 MiB |",
-		"| 1.231 | 1.333 |",
+		"| 1.231 | 1.333 | 1.150 |",
 		"1.231 (64.0 MiB against 52.0 MiB; anonymous 40.0 against 30.0 MiB) | **no** |",
 		"| 1.049 (64.0 MiB against 61.0 MiB; anonymous 40.0 against 38.0 MiB) | yes |",
 		"| 3 | 1.00 0.50 0.25 | 100.0 MiB | 62.0 MiB | 66.0 MiB |",
