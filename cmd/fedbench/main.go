@@ -293,7 +293,7 @@ func member(ctx context.Context, args []string) error {
 	smoke := fs.Bool("smoke", false, "a short run on a small member (1000 Services, one round), to check the harness")
 	services := fs.Int("services", 0, "Services in the member (default 10000, smoke 1000)")
 	federated := fs.Int("federated", 0, "of them federated (default 100)")
-	rounds := fs.Int("rounds", 0, "rounds, each starting the servers afresh (default 3, smoke 1)")
+	rounds := fs.Int("rounds", 0, "rounds, each starting the servers afresh (default 5, smoke 1)")
 	stock := fs.String("stock", "", "a stock CoreDNS binary (default bin/coredns; `make stock-coredns` builds it); \"none\" leaves it out")
 	goTool := fs.String("go", "go", "the go command, for go tool pprof")
 	fs.Parse(args)

@@ -100,7 +100,7 @@ type MemberOptions struct {
 // DefaultMemberOptions returns the full run's sizes, or the smoke run's.
 func DefaultMemberOptions(smoke bool) MemberOptions {
 	o := MemberOptions{
-		Go: "go", Services: 10000, Federated: 100, Workers: 16, Rounds: 3,
+		Go: "go", Services: 10000, Federated: 100, Workers: 16, Rounds: 5,
 		Settle: 2 * time.Minute, SettleWindow: 10 * time.Second, SettleDelta: 1 << 20,
 		Sample: 20 * time.Second, Every: 2 * time.Second,
 		Logf: log.Printf,
@@ -754,12 +754,12 @@ func MemberMarkdown(rep *MemberReport) string {
 		p("")
 	}
 	if len(rep.Rounds) > 0 {
-		p("Rounds (RSS, median of the samples):\n")
+		p("Rounds (RSS and, in brackets, Go heap in use; medians of the samples):\n")
 		p("| round | load average | %s |\n|---|---|%s", strings.Join(figureNames(rep.Rounds[0].Servers), " | "), strings.Repeat("---|", len(rep.Rounds[0].Servers)))
 		for _, r := range rep.Rounds {
 			var cells []string
 			for _, f := range r.Servers {
-				cells = append(cells, fmt.Sprintf("%.1f MiB", mibOf(f.RSS)))
+				cells = append(cells, fmt.Sprintf("%.1f MiB (%.1f MiB)", mibOf(f.RSS), mibOf(f.HeapInuse)))
 			}
 			p("| %d | %s | %s |", r.Round, r.Load, strings.Join(cells, " | "))
 		}

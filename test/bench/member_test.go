@@ -167,7 +167,7 @@ func TestMemberMarkdown(t *testing.T) {
 		"| 1.231 | 1.333 | 1.150 |",
 		"1.231 (64.0 MiB against 52.0 MiB; anonymous 40.0 against 30.0 MiB) | **no** |",
 		"| 1.049 (64.0 MiB against 61.0 MiB; anonymous 40.0 against 38.0 MiB) | yes |",
-		"| 3 | 1.00 0.50 0.25 | 100.0 MiB | 62.0 MiB | 66.0 MiB |",
+		"| 3 | 1.00 0.50 0.25 | 100.0 MiB (20.0 MiB) | 62.0 MiB (21.0 MiB) | 66.0 MiB (23.0 MiB) |",
 		"cluster.local:53 {", "k8s.io/client-go",
 	} {
 		if !strings.Contains(md, want) {
