@@ -112,7 +112,7 @@ scaling: tools build $(BIN)/fedbench
 # CoreDNS with the kubernetes plugin alone (and coredns-fed with that same
 # Corefile), side by side on one kube-apiserver holding 10 000 Services of
 # which 100 are federated, in five rounds; it writes $(BENCH_OUT)/member.md
-# and member.json (about 8 minutes, half of it populating; BENCH_SMOKE=1 for a
+# and member.json (about 9 minutes, half of it populating; BENCH_SMOKE=1 for a
 # 2-minute check of the harness). Not part of test or bench. See
 # docs/benchmarks.md.
 member-memory: tools build $(BIN)/fedbench $(BIN)/coredns
