@@ -10,7 +10,7 @@ APT_PKGS := etcd-server:etcd bind9-dnsutils:dig bind9-utils:named-checkzone dnsv
 
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all build tools apt kube-apiserver vet fmt-check test unit integration demo lab-up lab-down bench scaling fuzz chaos clean
+.PHONY: all build tools apt kube-apiserver vet fmt-check test unit integration demo lab-up lab-down bench scaling member-memory stock-coredns fuzz chaos clean
 
 all: build
 
@@ -106,6 +106,28 @@ bench: tools build $(BIN)/fedbench
 scaling: tools build $(BIN)/fedbench
 	@$(MAKE) --no-print-directory apt APT_PKGS="$(BENCH_APT_PKGS)"
 	$(BIN)/fedbench scaling -out $(BENCH_OUT) $(if $(BENCH_SMOKE),-smoke)
+
+# member-memory compares the RSS of a member cluster's CoreDNS with
+# federation in member mode in front of the kubernetes plugin against a stock
+# CoreDNS with the kubernetes plugin alone (and coredns-fed with that same
+# Corefile), side by side on one kube-apiserver holding 10 000 Services of
+# which 100 are federated, in five rounds; it writes $(BENCH_OUT)/member.md
+# and member.json (about 9 minutes, half of it populating; BENCH_SMOKE=1 for a
+# 2-minute check of the harness). Not part of test or bench. See
+# docs/benchmarks.md.
+member-memory: tools build $(BIN)/fedbench $(BIN)/coredns
+	$(BIN)/fedbench member -out $(BENCH_OUT) -go $(GO) $(if $(BENCH_SMOKE),-smoke)
+
+# stock-coredns builds bin/coredns: stock CoreDNS, the release go.mod requires, built from its own
+# module (its go.mod and go.sum, every plugin of its plugin.cfg): the baseline
+# of member-memory.
+COREDNS_MODULE := github.com/coredns/coredns
+
+stock-coredns: $(BIN)/coredns
+
+$(BIN)/coredns: go.mod
+	$(GO) mod download $(COREDNS_MODULE)
+	cd $$($(GO) list -m -f '{{.Dir}}' $(COREDNS_MODULE)) && $(GO) build -o $@ .
 
 $(BIN)/fedbench: FORCE
 	$(GO) build -o $@ ./cmd/fedbench

@@ -8,6 +8,13 @@
 //	fedbench synthetic -clusters N -services N [-seed] [-benchtime D] -dir DIR
 //	fedbench growth [-out DIR] [-img DIR] [-shards N,N,...]
 //	fedbench scaling [-out DIR] [-smoke] [-members N] [-services N] [-flips N] [-replicas 1,2,4] [-churn N]
+//	fedbench member [-out DIR] [-smoke] [-services N] [-federated N] [-rounds N] [-stock PATH]
+//
+// member measures the memory federation's member mode adds to a cluster's
+// own CoreDNS: one member with 10 000 Services (100 federated), and side by
+// side on its kube-apiserver a stock CoreDNS with the kubernetes plugin,
+// coredns-fed with the same Corefile, and coredns-fed with federation in
+// member mode in front of kubernetes; it writes member.md and member.json.
 //
 // scaling slaves a Knot secondary to coredns-fed (time from an EndpointSlice
 // flip to the secondary's answer, IXFR and AXFR bytes per change) and starts
@@ -56,6 +63,8 @@ func main() {
 		err = growth(ctx, os.Args[2:])
 	case len(os.Args) > 1 && os.Args[1] == "scaling":
 		err = scaling(ctx, os.Args[2:])
+	case len(os.Args) > 1 && os.Args[1] == "member":
+		err = member(ctx, os.Args[2:])
 	default:
 		err = run(ctx, os.Args[1:])
 	}
@@ -273,6 +282,64 @@ func scaling(ctx context.Context, args []string) error {
 			log.Printf("%s: %s (goal %s) met: %v", t.What, t.Measured, t.Goal, t.Met)
 		}
 		log.Printf("report: %s", filepath.Join(o.Out, "scaling.md"))
+	}
+	return err
+}
+
+// member runs the member-mode memory comparison.
+func member(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("fedbench member", flag.ExitOnError)
+	out := fs.String("out", "bench-results", "directory for the report, profiles and logs")
+	smoke := fs.Bool("smoke", false, "a short run on a small member (1000 Services, one round), to check the harness")
+	services := fs.Int("services", 0, "Services in the member (default 10000, smoke 1000)")
+	federated := fs.Int("federated", 0, "of them federated (default 100)")
+	rounds := fs.Int("rounds", 0, "rounds, each starting the servers afresh (default 5, smoke 1)")
+	stock := fs.String("stock", "", "a stock CoreDNS binary (default bin/coredns; `make stock-coredns` builds it); \"none\" leaves it out")
+	goTool := fs.String("go", "go", "the go command, for go tool pprof")
+	fs.Parse(args)
+
+	o := bench.DefaultMemberOptions(*smoke)
+	root, err := lab.RepoRoot()
+	if err != nil {
+		return err
+	}
+	o.Root, o.Go = root, *goTool
+	if o.Out, err = filepath.Abs(*out); err != nil {
+		return err
+	}
+	if *services > 0 {
+		o.Services = *services
+	}
+	if *federated > 0 {
+		o.Federated = *federated
+	}
+	if o.Federated > o.Services {
+		return fmt.Errorf("-federated %d: more than the %d Services", o.Federated, o.Services)
+	}
+	if *rounds > 0 {
+		o.Rounds = *rounds
+	}
+	switch *stock {
+	case "none":
+	case "":
+		o.Stock = filepath.Join(root, "bin", "coredns")
+	default:
+		o.Stock = *stock
+	}
+	if o.Stock != "" {
+		if _, err := os.Stat(o.Stock); err != nil {
+			return fmt.Errorf("stock CoreDNS: %w (build it with `make stock-coredns`, or pass -stock none)", err)
+		}
+	}
+	rep, err := bench.RunMember(ctx, o)
+	if rep != nil {
+		for _, f := range rep.Median {
+			log.Printf("%s: RSS %.1f MiB, heap in use %.1f MiB", f.Server, float64(f.RSS)/(1<<20), float64(f.HeapInuse)/(1<<20))
+		}
+		for _, t := range rep.Targets {
+			log.Printf("%s: %s (goal %s) met: %v", t.What, t.Measured, t.Goal, t.Met)
+		}
+		log.Printf("load average %s before, %s after; report: %s", rep.Machine.LoadBefore, rep.Machine.LoadAfter, filepath.Join(o.Out, "member.md"))
 	}
 	return err
 }

@@ -56,6 +56,16 @@ func federatedService(i int) *corev1.Service {
 	}
 }
 
+// plainService is Service i as an application of the cluster holds it, outside
+// any federation: type ClusterIP, labelled with its app only.
+func plainService(i int) *corev1.Service {
+	svc := federatedService(i)
+	delete(svc.Labels, lab.FederationLabel)
+	svc.Spec.Type = corev1.ServiceTypeClusterIP
+	svc.Spec.AllocateLoadBalancerNodePorts = nil
+	return svc
+}
+
 // SliceName is the name of Service i's EndpointSlice (fixed, so that flips
 // can address it).
 func SliceName(i int) string { return ServiceName(i) + "-1" }
@@ -108,6 +118,14 @@ func setEndpoints(s *discoveryv1.EndpointSlice, m, i int, ready bool) {
 // Objects that exist already are left as they are. progress is called with the
 // count of Services written so far.
 func Populate(ctx context.Context, c *lab.Cluster, m, from, to, workers int, progress func(int64)) error {
+	return PopulateMixed(ctx, c, m, from, to, workers, nil, progress)
+}
+
+// PopulateMixed is Populate where only the Services i for which federated(i)
+// holds are federated (labelled, LoadBalancer, with their load-balancer
+// status); the others are plain ClusterIP Services with their EndpointSlice,
+// two requests each. A nil federated federates them all.
+func PopulateMixed(ctx context.Context, c *lab.Cluster, m, from, to, workers int, federated func(int) bool, progress func(int64)) error {
 	client, err := adminClient(c)
 	if err != nil {
 		return err
@@ -128,7 +146,7 @@ func Populate(ctx context.Context, c *lab.Cluster, m, from, to, workers int, pro
 	for w := range workers {
 		wg.Go(func() {
 			for i := range next {
-				if err := writeService(ctx, client, c, m, i); err != nil {
+				if err := writeService(ctx, client, m, i, federated == nil || federated(i)); err != nil {
 					errs[w] = fmt.Errorf("%s: %s: %w", c.Name, ServiceName(i), err)
 					cancel()
 					return
@@ -193,15 +211,19 @@ func createService(ctx context.Context, client kubernetes.Interface, svc *corev1
 	}
 }
 
-func writeService(ctx context.Context, client kubernetes.Interface, c *lab.Cluster, m, i int) error {
-	svc, err := createService(ctx, client, federatedService(i))
+func writeService(ctx context.Context, client kubernetes.Interface, m, i int, federated bool) error {
+	want := plainService(i)
+	if federated {
+		want = federatedService(i)
+	}
+	svc, err := createService(ctx, client, want)
 	if apierrors.IsAlreadyExists(err) {
 		svc, err = client.CoreV1().Services(Namespace).Get(ctx, ServiceName(i), metav1.GetOptions{})
 	}
 	if err != nil {
 		return err
 	}
-	if len(svc.Status.LoadBalancer.Ingress) == 0 {
+	if federated && len(svc.Status.LoadBalancer.Ingress) == 0 {
 		svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: ServiceAddr(m, i).String()}}
 		if svc, err = client.CoreV1().Services(Namespace).UpdateStatus(ctx, svc, metav1.UpdateOptions{}); err != nil {
 			return err

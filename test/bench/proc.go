@@ -14,9 +14,14 @@ import (
 type Memory struct {
 	RSS  int64 `json:"rss_bytes"`  // VmRSS
 	Peak int64 `json:"peak_bytes"` // VmHWM, the largest RSS so far
+	// Anon and File split RSS: anonymous pages (the Go heap, stacks, the
+	// runtime's own) and pages of mapped files (the binary's text and data
+	// that have been touched).
+	Anon int64 `json:"rss_anon_bytes,omitempty"` // RssAnon
+	File int64 `json:"rss_file_bytes,omitempty"` // RssFile
 }
 
-// readMemory reads VmRSS and VmHWM of pid ("self" for this process).
+// readMemory reads VmRSS, VmHWM, RssAnon and RssFile of pid ("self" for this process).
 func readMemory(pid string) (Memory, error) {
 	b, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
@@ -38,6 +43,10 @@ func readMemory(pid string) (Memory, error) {
 			m.RSS = n << 10
 		case "VmHWM":
 			m.Peak = n << 10
+		case "RssAnon":
+			m.Anon = n << 10
+		case "RssFile":
+			m.File = n << 10
 		}
 	}
 	return m, nil

@@ -20,7 +20,10 @@ type Server struct {
 	Addr     string // host:port for DNS
 	Config   string // the Corefile or knot.conf it runs with
 	PprofURL string // coredns-fed's pprof plugin, "" for Knot
-	proc     *lab.Process
+	// MetricsURL is the prometheus plugin's /metrics, for the servers of a
+	// cluster's own domain (stock, kubernetes, member); "" for the others.
+	MetricsURL string
+	proc       *lab.Process
 }
 
 // PID is the server's process id.
@@ -31,7 +34,7 @@ func (s *Server) Stop() { s.proc.Stop() }
 
 // ServerSpec says how to start one server.
 type ServerSpec struct {
-	Name string
+	Name string // as Server.Name, or a cluster DNS server of the member phase (member.go)
 	Dir  string // working directory for its files and log
 	CPUs string // taskset CPU list, "" for none
 
@@ -127,7 +130,16 @@ func (sp ServerSpec) Start() (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		if s.Config, err = sp.corefile(port, pprofPort); err != nil {
+		if isClusterServer(sp.Name) {
+			metricsPort, err := lab.FreePort()
+			if err != nil {
+				return nil, err
+			}
+			if s.Config, err = sp.clusterCorefile(port, pprofPort, metricsPort); err != nil {
+				return nil, err
+			}
+			s.MetricsURL = "http://" + lab.HostPort(lab.Loopback, metricsPort) + "/metrics"
+		} else if s.Config, err = sp.corefile(port, pprofPort); err != nil {
 			return nil, err
 		}
 		conf := filepath.Join(sp.Dir, "Corefile."+sp.Name)
