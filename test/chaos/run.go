@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -206,7 +207,7 @@ func write(o Options, rep *Report) error {
 		return err
 	}
 	if o.Doc != "" {
-		return os.WriteFile(o.Doc, md, 0o644)
+		return os.WriteFile(o.Doc, KeepNotes(md, o.Doc), 0o644)
 	}
 	return nil
 }
@@ -241,4 +242,22 @@ func loadavg() string {
 		return ""
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// notesHeading starts the part of the Markdown report written by hand, which a
+// new run keeps.
+const notesHeading = "\n## Notes on this run\n"
+
+// KeepNotes returns md followed by the hand-written notes of the report at
+// path (from notesHeading to its end), if it has any.
+func KeepNotes(md []byte, path string) []byte {
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return md
+	}
+	i := bytes.Index(old, []byte(notesHeading))
+	if i < 0 {
+		return md
+	}
+	return append(bytes.TrimRight(md, "\n"), append([]byte("\n"), old[i:]...)...)
 }
