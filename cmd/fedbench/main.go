@@ -89,14 +89,11 @@ func run(ctx context.Context, args []string) error {
 	fs.Parse(args)
 
 	o := bench.DefaultOptions(*smoke)
-	root, err := lab.RepoRoot()
+	root, outDir, err := lab.Dirs(*out)
 	if err != nil {
 		return err
 	}
-	o.Root, o.Go = root, *goTool
-	if o.Out, err = filepath.Abs(*out); err != nil {
-		return err
-	}
+	o.Root, o.Go, o.Out = root, *goTool, outDir
 	if o.Self, err = os.Executable(); err != nil {
 		return err
 	}
@@ -243,14 +240,11 @@ func scaling(ctx context.Context, args []string) error {
 	fs.Parse(args)
 
 	o := bench.DefaultScalingOptions(*smoke)
-	root, err := lab.RepoRoot()
+	root, outDir, err := lab.Dirs(*out)
 	if err != nil {
 		return err
 	}
-	o.Root = root
-	if o.Out, err = filepath.Abs(*out); err != nil {
-		return err
-	}
+	o.Root, o.Out = root, outDir
 	if *members > 0 {
 		if *members > len(lab.SeedClusters) {
 			return fmt.Errorf("-members %d: the seed has %d clusters", *members, len(lab.SeedClusters))
@@ -299,14 +293,11 @@ func member(ctx context.Context, args []string) error {
 	fs.Parse(args)
 
 	o := bench.DefaultMemberOptions(*smoke)
-	root, err := lab.RepoRoot()
+	root, outDir, err := lab.Dirs(*out)
 	if err != nil {
 		return err
 	}
-	o.Root, o.Go = root, *goTool
-	if o.Out, err = filepath.Abs(*out); err != nil {
-		return err
-	}
+	o.Root, o.Go, o.Out = root, *goTool, outDir
 	if *services > 0 {
 		o.Services = *services
 	}

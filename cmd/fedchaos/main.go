@@ -42,14 +42,11 @@ func run(ctx context.Context) error {
 	flag.Parse()
 
 	o := chaos.DefaultOptions(*short)
-	root, err := lab.RepoRoot()
+	root, outDir, err := lab.Dirs(*out)
 	if err != nil {
 		return err
 	}
-	o.Root = root
-	if o.Out, err = filepath.Abs(*out); err != nil {
-		return err
-	}
+	o.Root, o.Out = root, outDir
 	o.Doc = *doc
 	rep, err := chaos.Run(ctx, o, *short)
 	if rep == nil {

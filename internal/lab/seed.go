@@ -106,3 +106,15 @@ func RepoRoot() (string, error) {
 		dir = parent
 	}
 }
+
+// Dirs returns the repository's root and out as an absolute path: what the
+// lab's commands (fedbench, fedchaos) need before they start.
+func Dirs(out string) (root, absOut string, err error) {
+	if root, err = RepoRoot(); err != nil {
+		return "", "", err
+	}
+	if absOut, err = filepath.Abs(out); err != nil {
+		return "", "", err
+	}
+	return root, absOut, nil
+}
