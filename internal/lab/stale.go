@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ownerFile in a lab's temporary directory records the process that made
@@ -92,4 +93,33 @@ func ProcStat(pid int) ([]string, error) {
 		return nil, fmt.Errorf("malformed /proc/%d/stat", pid)
 	}
 	return fields, nil
+}
+
+// ClockTick is USER_HZ, the unit of /proc CPU times on Linux.
+const ClockTick = 100
+
+// ProcessCPU returns the CPU time process pid has used, user and system.
+func ProcessCPU(pid int) (time.Duration, error) {
+	f, err := ProcStat(pid)
+	if err != nil {
+		return 0, err
+	}
+	// utime and stime, fields 14 and 15 of proc(5).
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / ClockTick, nil
+}
+
+// LoadAvg returns the machine's 1, 5 and 15 minute load averages as
+// /proc/loadavg gives them, "" when it cannot be read.
+func LoadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }

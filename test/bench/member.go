@@ -220,7 +220,7 @@ func RunMember(ctx context.Context, o MemberOptions) (*MemberReport, error) {
 		rep.Machine.Versions["coredns (stock)"] = binaryVersion(o.Stock)
 	}
 	err := runMember(ctx, o, rep)
-	rep.Machine.LoadAfter = loadavg()
+	rep.Machine.LoadAfter = lab.LoadAvg()
 	rep.Seconds = time.Since(rep.Started).Seconds()
 	rep.Median = MedianFigures(rep.Rounds)
 	memberRatios(rep)
@@ -380,7 +380,7 @@ func memberRound(ctx context.Context, o MemberOptions, round int, specs []Server
 	if err != nil {
 		return nil, servers, err
 	}
-	r.Load = loadavg()
+	r.Load = lab.LoadAvg()
 	samples := map[string][]memSample{}
 	for t := time.Duration(0); t <= o.Sample; t += o.Every {
 		for _, s := range servers {

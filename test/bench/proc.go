@@ -52,21 +52,6 @@ func readMemory(pid string) (Memory, error) {
 	return m, nil
 }
 
-// clockTick is USER_HZ, the unit of /proc CPU times on Linux.
-const clockTick = 100
-
-// processCPU returns the user+system CPU time pid has used.
-func processCPU(pid int) (time.Duration, error) {
-	f, err := lab.ProcStat(pid)
-	if err != nil {
-		return 0, err
-	}
-	// utime and stime, fields 14 and 15 of proc(5).
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * time.Second / clockTick, nil
-}
-
 // machineCPU returns the busy CPU time of all CPUs from /proc/stat, and
 // the part of it spent in softirq, where the kernel moves loopback packets;
 // that time is charged to no process.
@@ -93,6 +78,6 @@ func machineCPU() (busy, softirq time.Duration, err error) {
 			soft = n
 		}
 	}
-	tick := time.Second / clockTick
+	tick := time.Second / lab.ClockTick
 	return time.Duration(sum-idle) * tick, time.Duration(soft) * tick, nil
 }

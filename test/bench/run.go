@@ -114,7 +114,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	r.rep = &Report{Started: time.Now(), Smoke: o.Smoke, Machine: machine(o)}
 	err := r.run(ctx)
-	r.rep.Machine.LoadAfter = loadavg()
+	r.rep.Machine.LoadAfter = lab.LoadAvg()
 	r.rep.Seconds = time.Since(r.rep.Started).Seconds()
 	r.rep.Targets = targets(r.rep)
 	if werr := r.write(); err == nil {
@@ -387,7 +387,7 @@ func (r *runner) saturate(ctx context.Context, s *Server, load PerfRun) (*Server
 		return nil, err
 	}
 	run := &ServerRun{Server: s.Name, Config: s.Config}
-	cpu0, err := processCPU(s.PID())
+	cpu0, err := lab.ProcessCPU(s.PID())
 	if err != nil {
 		return nil, err
 	}
@@ -401,7 +401,7 @@ func (r *runner) saturate(ctx context.Context, s *Server, load PerfRun) (*Server
 		return nil, err
 	}
 	wall := time.Since(t0).Seconds()
-	cpu1, err := processCPU(s.PID())
+	cpu1, err := lab.ProcessCPU(s.PID())
 	if err != nil {
 		return nil, err
 	}
@@ -460,7 +460,7 @@ func (r *runner) extras(ctx context.Context, s *Server, p *Pass) error {
 
 	r.logf("  propagation: %d EndpointSlice flips", r.o.Flips)
 	busy0, _, _ := machineCPU()
-	cpu0, _ := processCPU(s.PID())
+	cpu0, _ := lab.ProcessCPU(s.PID())
 	t0 := time.Now()
 	prop, err := MeasurePropagation(ctx, r.topo, r.lab.Clusters(), s.Addr, r.o.Flips)
 	if err != nil {
@@ -468,7 +468,7 @@ func (r *runner) extras(ctx context.Context, s *Server, p *Pass) error {
 	}
 	wall := time.Since(t0).Seconds()
 	busy1, _, _ := machineCPU()
-	cpu1, _ := processCPU(s.PID())
+	cpu1, _ := lab.ProcessCPU(s.PID())
 	prop.MachineCores, prop.ServerCores = (busy1-busy0).Seconds()/wall, (cpu1-cpu0).Seconds()/wall
 	r.rep.Propagation = prop
 	r.logf("  ack → answer p50 %.1f ms, p99 %.1f ms, max %.1f ms, %d timed out (machine %.2f cores busy)", prop.P50, prop.P99, prop.Max, prop.TimedOut, prop.MachineCores)
@@ -587,7 +587,7 @@ func (r *runner) write() error {
 }
 
 func machine(o Options) Machine {
-	m := Machine{CPUs: runtime.NumCPU(), LoadBefore: loadavg(), Versions: map[string]string{}}
+	m := Machine{CPUs: runtime.NumCPU(), LoadBefore: lab.LoadAvg(), Versions: map[string]string{}}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
@@ -640,18 +640,6 @@ func machine(o Options) Machine {
 		}
 	}
 	return m
-}
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return ""
-	}
-	return strings.Join(f[:3], " ")
 }
 
 // growth runs the growth phase: the synthetic federation at each of

@@ -76,7 +76,7 @@ func RunScaling(ctx context.Context, o ScalingOptions) (*ScalingReport, error) {
 	}
 	rep := &ScalingReport{Started: time.Now(), Smoke: o.Smoke, Machine: machine(Options{Root: o.Root, Go: "go"}), Services: o.Services}
 	err := runScaling(ctx, o, rep)
-	rep.Machine.LoadAfter = loadavg()
+	rep.Machine.LoadAfter = lab.LoadAvg()
 	rep.Seconds = time.Since(rep.Started).Seconds()
 	rep.Targets = scalingTargets(rep)
 	b, jerr := json.MarshalIndent(rep, "", "  ")

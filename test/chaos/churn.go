@@ -213,7 +213,7 @@ func percentile(xs []float64, p float64) float64 {
 
 // cpuNow returns pid's CPU time, the machine's busy CPU time and the time.
 func cpuNow(pid int) (proc, busy time.Duration, at time.Time) {
-	proc, _ = processCPU(pid)
+	proc, _ = lab.ProcessCPU(pid)
 	busy, _ = machineBusy()
 	return proc, busy, time.Now()
 }
@@ -237,5 +237,5 @@ func machineBusy() (time.Duration, error) {
 			idle += n
 		}
 	}
-	return time.Duration(sum-idle) * time.Second / clockTick, nil
+	return time.Duration(sum-idle) * time.Second / lab.ClockTick, nil
 }

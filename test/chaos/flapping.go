@@ -234,7 +234,7 @@ func Flapping(ctx context.Context, env *Env, d *lab.CoreDNS, opts FlapOptions) (
 
 	start := time.Now()
 	pid := d.PID()
-	cpu0, _ := processCPU(pid)
+	cpu0, _ := lab.ProcessCPU(pid)
 	t0 := start
 	tick := time.NewTicker(opts.Sample)
 	defer tick.Stop()
@@ -242,7 +242,7 @@ func Flapping(ctx context.Context, env *Env, d *lab.CoreDNS, opts FlapOptions) (
 		select {
 		case <-ctx.Done():
 		case <-tick.C:
-			cpu1, err := processCPU(pid)
+			cpu1, err := lab.ProcessCPU(pid)
 			if err != nil {
 				return nil, fmt.Errorf("coredns-fed's CPU: %w", err)
 			}
@@ -340,19 +340,4 @@ func metric(d *lab.CoreDNS, name string) (float64, error) {
 		}
 	}
 	return 0, errors.New(name + " not exported")
-}
-
-// clockTick is USER_HZ, the unit of /proc CPU times on Linux.
-const clockTick = 100
-
-// processCPU returns the user+system CPU time pid has used.
-func processCPU(pid int) (time.Duration, error) {
-	f, err := lab.ProcStat(pid)
-	if err != nil {
-		return 0, err
-	}
-	// utime and stime, fields 14 and 15 of proc(5).
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * time.Second / clockTick, nil
 }

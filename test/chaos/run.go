@@ -94,7 +94,7 @@ func Run(ctx context.Context, o Options, short bool) (*Report, error) {
 	rep := &Report{Started: time.Now(), Short: short, Machine: machine(o.Root), Services: o.Services, BoundMs: ms(o.Bound), AmpAddrs: o.AmpAddrs}
 	err := run(ctx, o, rep)
 	rep.Seconds = time.Since(rep.Started).Seconds()
-	rep.Machine["load after"] = loadavg()
+	rep.Machine["load after"] = lab.LoadAvg()
 	if rep.Churn != nil {
 		rep.Goals = append(rep.Goals, rep.Churn.Goals()...)
 	}
@@ -213,7 +213,7 @@ func write(o Options, rep *Report) error {
 }
 
 func machine(root string) map[string]string {
-	m := map[string]string{"cpus": fmt.Sprint(runtime.NumCPU()), "load before": loadavg()}
+	m := map[string]string{"cpus": fmt.Sprint(runtime.NumCPU()), "load before": lab.LoadAvg()}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
@@ -230,18 +230,6 @@ func machine(root string) map[string]string {
 		m["commit"] = v
 	}
 	return m
-}
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return ""
-	}
-	return strings.Join(f[:3], " ")
 }
 
 // notesHeading starts the part of the Markdown report written by hand, which a
