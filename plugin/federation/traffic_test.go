@@ -2,6 +2,7 @@ package federation
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -228,5 +229,33 @@ func TestAnnotationErrorsLoggedOnce(t *testing.T) {
 	waitFor(t, "a rebuild", func() bool { return f.snapshot.Load().services["nginx.mynamespace"].shards[1].Annotations != nil })
 	if got := testutil.ToFloat64(annotationErrors.WithLabelValues("", AnnotationWeight)) - before; got != 1 {
 		t.Errorf("annotation_errors_total{annotation=weight} grew by %v, want 1", got)
+	}
+}
+
+// BenchmarkPick is the per-query part of a global name's answer alone: four
+// shards of one address each, answered plainly (all of them) or by weight
+// (one drawn per query). Everything else a query costs is the same for both.
+func BenchmarkPick(b *testing.B) {
+	var shards []usableShard
+	for i := range 4 {
+		sh := &Shard{Member: fmt.Sprint("m", i), traffic: traffic{weight: 10 * (i + 1), weighted: true}}
+		shards = append(shards, usableShard{shard: sh, addrs: []netip.Addr{netip.AddrFrom4([4]byte{10, byte(i), 0, 1})}})
+	}
+	bd := &builder{ttl: 30, maxAnswers: 8}
+	owner := "svc.ns.myfederation.svc.example.com."
+	for _, bc := range []struct {
+		name string
+		p    picker
+	}{
+		{"plain", limit(bd.records(owner, addrsOf(shards)), bd.maxAnswers)},
+		{"weights", bd.answer(owner, shards)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				if len(bc.p.pick(nil, false)) == 0 {
+					b.Fatal("no records")
+				}
+			}
+		})
 	}
 }
