@@ -49,13 +49,17 @@ type FlapResult struct {
 	// Questions asked over TCP for each member's zone name, and how many
 	// of their answers lacked an address that never went down, or held an
 	// address that is not the Service's.
-	Questions   int      `json:"questions"`
-	MissStable  int      `json:"missing_stable"`
-	Foreign     int      `json:"foreign"`
-	Failed      int      `json:"failed"`
-	Examples    []string `json:"examples,omitempty"`
-	FlapSeen    int      `json:"flapping_answered_percent"` // share of flapping addresses' presences in the answers
-	ProbesCores float64  `json:"-"`
+	Questions  int      `json:"questions"`
+	MissStable int      `json:"missing_stable"`
+	Foreign    int      `json:"foreign"`
+	Failed     int      `json:"failed"`
+	Examples   []string `json:"examples,omitempty"`
+	FlapSeen   int      `json:"flapping_answered_percent"` // share of flapping addresses' presences in the answers
+	// MaxAnswers is the server's max_answers (0: none), PerZone the
+	// addresses of each zone name: answers carry at most MaxAnswers of them.
+	MaxAnswers  int     `json:"max_answers"`
+	PerZone     int     `json:"addresses_per_zone"`
+	ProbesCores float64 `json:"-"`
 }
 
 // farm is the HTTP backends behind the flapping Service's addresses, in this
@@ -138,7 +142,7 @@ func Flapping(ctx context.Context, env *Env, d *lab.CoreDNS, opts FlapOptions) (
 	if err := waitAnswers(ctx, d.Addr, env.Name(opts.Service, ""), per*len(members), opts.MaxAnswers); err != nil {
 		return nil, err
 	}
-	res := &FlapResult{Addresses: per * len(members), Flapping: len(flapping)}
+	res := &FlapResult{Addresses: per * len(members), Flapping: len(flapping), MaxAnswers: opts.MaxAnswers, PerZone: per}
 	env.logf("flapping: %d probed addresses, %d flapping every second, for %s", res.Addresses, res.Flapping, opts.Duration)
 
 	ctx, cancel := context.WithTimeout(ctx, opts.Duration)
