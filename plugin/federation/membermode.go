@@ -160,6 +160,9 @@ func (l *MemberMode) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 	if zone == "" || state.QClass() != dns.ClassINET {
 		return plugin.NextOrFailure(l.Name(), l.Next, ctx, w, r)
 	}
+	if multipleOPT(r) {
+		return dns.RcodeFormatError, nil // RFC 6891 §6.1.1, as in the authoritative handler
+	}
 	// S.N.F.svc.ZONE: exactly four labels below the zone, the last one "svc".
 	labels := dns.SplitDomainName(qname[:len(qname)-len(zone)])
 	if len(labels) != 4 || labels[3] != "svc" {

@@ -451,3 +451,18 @@ func TestParseMemberModeRootBlock(t *testing.T) {
 		}
 	}
 }
+
+// TestLocalTwoOPT: a query with two OPT records is malformed (RFC 6891
+// §6.1.1) and gets FORMERR, not an answer, as from the authoritative handler.
+func TestLocalTwoOPT(t *testing.T) {
+	l := newTestLocal(t, seed()[3])
+	r := new(dns.Msg)
+	r.SetQuestion(localQ, dns.TypeA)
+	r.SetEdns0(1232, false)
+	r.Extra = append(r.Extra, r.Extra[0])
+	w := &captureWriter{}
+	rcode, err := l.ServeDNS(context.Background(), w, r)
+	if err != nil || rcode != dns.RcodeFormatError {
+		t.Errorf("ServeDNS = %d, %v; want FORMERR", rcode, err)
+	}
+}
