@@ -40,6 +40,7 @@ type builder struct {
 	scratchShards []Shard
 	scratchUsable [][]netip.Addr
 	scratchIndex  []int
+	srvKeys       map[[2]string]string // port name and protocol -> "_name._proto", shared
 }
 
 // build makes the next snapshot from prev (nil for the first). dirty lists the
@@ -47,7 +48,7 @@ type builder struct {
 // bump asks for a new serial even when nothing changed (see nextSerial).
 func (b *builder) build(prev *Snapshot, dirty map[string]struct{}, all, bump bool) *Snapshot {
 	start := time.Now()
-	s := &Snapshot{fed: b.fed}
+	s := &Snapshot{fed: b.fed, zone: b.zone, ttl: b.ttl, maxAnswers: b.maxAnswers}
 	s.ns = b.nsRecords()
 	s.glue = b.glueExtra()
 
@@ -366,7 +367,7 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 		}
 		sa.levels[lvl.index] = n
 	}
-	b.srv(sa, s, prefix, byIndex)
+	sa.srv = b.srvPorts(sa.shards)
 	return sa
 }
 

@@ -52,10 +52,10 @@ func (f *Federation) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 	rel := qname[:len(qname)-len(f.Zone)]
 	n := snap.lookup(rel)
 	kind := kindNXDOMAIN
-	srv, isSRV := snap.lookupSRV(rel)
+	srv, isSRVName, isSRV := snap.lookupSRV(rel)
 	switch {
-	case isSRV && srv != nil:
-		kind = srv.reply(m, qtype, snap.negSOA)
+	case isSRVName:
+		kind = snap.srvReply(srv, m, qtype)
 	case isSRV || n == nil:
 		m.Rcode = dns.RcodeNameError
 		m.Ns = snap.negSOA

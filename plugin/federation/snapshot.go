@@ -13,11 +13,14 @@ type Snapshot struct {
 	Serial      uint32
 	bumpPending bool // the content changed within the serial's second: bump it at the next
 
-	fed      string                     // federation name, lower case
-	levels   map[string]*level          // key: the labels after "svc." relative to the zone ("" = global)
-	services map[string]*serviceAnswers // key: "service.namespace", as in the query name
-	spaces   map[string]int             // namespace -> federated services in it
-	names    map[string]*node           // every other existing name relative to the zone ("" = apex)
+	fed        string                     // federation name, lower case
+	zone       string                     // origin, e.g. "example.com."
+	ttl        uint32                     // of the records made per query (SRV)
+	maxAnswers int                        // addresses of a family in an SRV reply's additional section; 0: all
+	levels     map[string]*level          // key: the labels after "svc." relative to the zone ("" = global)
+	services   map[string]*serviceAnswers // key: "service.namespace", as in the query name
+	spaces     map[string]int             // namespace -> federated services in it
+	names      map[string]*node           // every other existing name relative to the zone ("" = apex)
 
 	soa    []dns.RR // the SOA, as the apex answers and a transfer sends it
 	negSOA []dns.RR // the SOA with the negative-caching TTL, for NXDOMAIN and NODATA (RFC 2308 §3)
@@ -40,8 +43,8 @@ type serviceAnswers struct {
 	key    string  // namespace/name
 	levels []*node // by level.index
 	shards []Shard
-	usable [][]netip.Addr        // per shard: the addresses answered
-	srv    map[string][]*srvNode // by "_port._proto": the SRV names by level.index (srv.go)
+	usable [][]netip.Addr // per shard: the addresses answered
+	srv    []srvPort      // the named ports, whose SRV names exist at every level (srv.go)
 }
 
 // node is one existing name. It either has addresses (possibly none: NODATA) or

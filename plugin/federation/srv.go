@@ -22,64 +22,51 @@ type Port struct {
 	Port     int32
 }
 
-// srvNode is one existing _PORT._PROTO name at one level.
-type srvNode struct {
-	answer []dns.RR // the SRV records; nil: an alias of parent
-	extra  []dns.RR // the target's addresses, within max_answers
-	cname  dns.RR
-	parent *srvNode
+// srvPort is one SRV name of a Service: "_name._proto" and its port
+// numbers, sorted; one per member whose Service differs.
+type srvPort struct {
+	key   string
+	ports []uint16
 }
 
 // srvKey is the first two labels of a port's names: "_name._proto".
 func srvKey(p Port) string { return "_" + p.Name + "._" + p.Protocol }
 
-// ports returns the named ports of the shards, by srvKey; one port number per
-// key and member, so members that differ give several SRV records.
-func portsOf(shards []Shard) map[string][]int32 {
-	out := map[string][]int32{}
+// srvPorts returns the named ports of the shards, by srvKey. Only these are
+// kept per Service: the SRV records of a level are made when asked (srvReply),
+// since SRV queries are few and a record set per port and level would cost
+// more memory than every address answer of the Service.
+func (b *builder) srvPorts(shards []Shard) []srvPort {
+	var out []srvPort
 	for _, sh := range shards {
 		for _, p := range sh.Ports {
 			if p.Name == "" {
 				continue // an unnamed port has no SRV name (kubernetes plugin)
 			}
-			k := srvKey(p)
-			if !slices.Contains(out[k], p.Port) {
-				out[k] = append(out[k], p.Port)
-			}
-		}
-	}
-	return out
-}
-
-// srv builds the SRV names of sa at every level, after its address nodes
-// (levels in index order, parents first).
-func (b *builder) srv(sa *serviceAnswers, s *Snapshot, prefix string, byIndex []*level) {
-	ports := portsOf(sa.shards)
-	if len(ports) == 0 {
-		return
-	}
-	sa.srv = make(map[string][]*srvNode, len(ports))
-	for key, nums := range ports {
-		slices.Sort(nums)
-		nodes := make([]*srvNode, len(byIndex))
-		for _, lvl := range byIndex {
-			n := sa.levels[lvl.index]
-			target := prefix + lvl.suffix + b.zone
-			owner := key + "." + target
-			sn := &srvNode{}
-			if n.answer != nil {
-				for _, port := range nums {
-					sn.answer = append(sn.answer, &dns.SRV{Hdr: b.hdr(owner, dns.TypeSRV), Priority: 0, Weight: 100, Port: uint16(port), Target: target})
+			k := [2]string{p.Name, p.Protocol}
+			key, ok := b.srvKeys[k]
+			if !ok {
+				if b.srvKeys == nil {
+					b.srvKeys = map[[2]string]string{}
 				}
-				sn.extra = capFamilies(n.all, b.maxAnswers)
-			} else if !lvl.global {
-				sn.cname = &dns.CNAME{Hdr: b.hdr(owner, dns.TypeCNAME), Target: key + "." + prefix + lvl.parent + b.zone}
-				sn.parent = nodes[s.levels[lvl.parent].index]
+				key = srvKey(p)
+				b.srvKeys[k] = key
 			}
-			nodes[lvl.index] = sn
+			i := slices.IndexFunc(out, func(sp srvPort) bool { return sp.key == key })
+			if i < 0 {
+				out = append(out, srvPort{key: key})
+				i = len(out) - 1
+			}
+			if !slices.Contains(out[i].ports, uint16(p.Port)) {
+				out[i].ports = append(out[i].ports, uint16(p.Port))
+			}
 		}
-		sa.srv[key] = nodes
 	}
+	for i := range out {
+		slices.Sort(out[i].ports)
+		out[i].ports = slices.Clip(out[i].ports)
+	}
+	return slices.Clip(out)
 }
 
 // capFamilies returns the first max records of each family of s (all when max
@@ -93,75 +80,93 @@ func capFamilies(s *rrset, max int) []dns.RR {
 	return out[:len(out):len(out)]
 }
 
+// srvName is an SRV name that exists: a named port of a Service at a level.
+type srvName struct {
+	sa     *serviceAnswers
+	port   *srvPort
+	lvl    *level
+	prefix string // "S.N.F.svc."
+}
+
 // lookupSRV finds the SRV name rel (relative to the zone); ok is false when
-// rel is not of the form _PORT._PROTO.S.N.F.svc.LEVEL. A nil node with ok
+// rel is not of the form _PORT._PROTO.S.N.F.svc.LEVEL. A nil name with ok
 // true is a name that does not exist. It does not allocate.
-func (s *Snapshot) lookupSRV(rel string) (n *srvNode, ok bool) {
+func (s *Snapshot) lookupSRV(rel string) (n srvName, found, ok bool) {
 	if !strings.HasPrefix(rel, "_") {
-		return nil, false
+		return n, false, false
 	}
 	i := strings.IndexByte(rel, '.')
 	if i < 0 || i+1 >= len(rel) || rel[i+1] != '_' {
-		return nil, false
+		return n, false, false
 	}
 	j := strings.IndexByte(rel[i+1:], '.')
 	if j < 0 {
-		return nil, false
+		return n, false, false
 	}
 	key, rest := rel[:i+1+j], rel[i+2+j:]
 	prefix, lvl, found := s.splitLevel(rest)
 	if !found || strings.Count(prefix, ".") != 3 {
-		return nil, true
+		return n, false, true
 	}
 	// prefix is "S.N.F."
 	p := prefix[:len(prefix)-1]
 	dot := strings.LastIndexByte(p, '.')
 	if p[dot+1:] != s.fed {
-		return nil, true
+		return n, false, true
 	}
 	sa := s.services[p[:dot]]
 	if sa == nil {
-		return nil, true
+		return n, false, true
 	}
-	nodes := sa.srv[key]
-	if nodes == nil {
-		return nil, true
+	for k := range sa.srv {
+		if sa.srv[k].key == key {
+			return srvName{sa: sa, port: &sa.srv[k], lvl: lvl, prefix: prefix + "svc."}, true, true
+		}
 	}
-	return nodes[lvl.index], true
+	return n, false, true
 }
 
-// reply fills m's sections for a qtype query of n: the SRV records (SRV, ANY)
-// with the target's addresses, or the CNAME chain up to them.
-func (n *srvNode) reply(m *dns.Msg, qtype uint16, negSOA []dns.RR) answerKind {
-	if n.answer == nil && n.cname == nil {
-		m.Ns = negSOA // the global level without usable shards
+// srvReply fills m's sections for a qtype query of the SRV name n: the SRV
+// records (SRV, ANY) with the target's addresses, or the CNAME chain up to
+// them, following the address names' chain: a level without usable shards is
+// an alias of the same port at the level above.
+func (s *Snapshot) srvReply(n srvName, m *dns.Msg, qtype uint16) answerKind {
+	lvl, at := n.lvl, n.sa.levels[n.lvl.index]
+	if at.answer == nil && at.cname == nil {
+		m.Ns = s.negSOA // the global level without usable shards
 		return kindNODATA
 	}
-	if n.answer == nil && qtype == dns.TypeCNAME {
-		m.Answer = []dns.RR{n.cname}
-		return kindCNAME
+	hdr := func(owner string, t uint16) dns.RR_Header {
+		return dns.RR_Header{Name: owner, Rrtype: t, Class: dns.ClassINET, Ttl: s.ttl}
 	}
-	end := n
+	target := n.prefix + lvl.suffix + s.zone
+	owner := n.port.key + "." + target
 	var chain []dns.RR
-	for end.answer == nil && end.cname != nil {
-		chain = append(chain, end.cname)
-		end = end.parent
+	for at.answer == nil && at.cname != nil {
+		up := s.levels[lvl.parent]
+		target = n.prefix + up.suffix + s.zone
+		next := n.port.key + "." + target
+		chain = append(chain, &dns.CNAME{Hdr: hdr(owner, dns.TypeCNAME), Target: next})
+		if qtype == dns.TypeCNAME {
+			m.Answer = chain
+			return kindCNAME
+		}
+		owner, lvl, at = next, up, at.parent
 	}
 	kind := kindA
 	if chain != nil {
 		kind = kindCNAME
 	}
-	if (qtype == dns.TypeSRV || qtype == dns.TypeANY) && end.answer != nil {
-		if chain == nil {
-			m.Answer = end.answer
-		} else {
-			m.Answer = append(chain, end.answer...)
+	if (qtype == dns.TypeSRV || qtype == dns.TypeANY) && at.answer != nil {
+		for _, port := range n.port.ports {
+			chain = append(chain, &dns.SRV{Hdr: hdr(owner, dns.TypeSRV), Priority: 0, Weight: 100, Port: port, Target: target})
 		}
-		m.Extra = end.extra
+		m.Answer = chain
+		m.Extra = capFamilies(at.all, s.maxAnswers)
 		return kind
 	}
 	m.Answer = chain
-	m.Ns = negSOA
+	m.Ns = s.negSOA
 	if chain == nil {
 		return kindNODATA
 	}

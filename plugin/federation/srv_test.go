@@ -40,6 +40,16 @@ func TestSRVNamedPort(t *testing.T) {
 		{Qname: srv("europe-west1."), Qtype: dns.TypeSRV,
 			Answer: []dns.RR{regionCNAME, test.SRV(srv("") + " 30 IN SRV 0 100 80 " + nginx(""))}, Extra: globalA},
 		{Qname: srv("europe-west1."), Qtype: dns.TypeCNAME, Answer: []dns.RR{regionCNAME}},
+		// Two links: the zone, then its region, both without usable shards.
+		{Qname: srv("europe-west1-b."), Qtype: dns.TypeSRV,
+			Answer: []dns.RR{test.CNAME(srv("europe-west1-b.") + " 30 IN CNAME " + srv("europe-west1.")), regionCNAME,
+				test.SRV(srv("") + " 30 IN SRV 0 100 80 " + nginx(""))}, Extra: globalA},
+		{Qname: srv("europe-west1-b."), Qtype: dns.TypeANY,
+			Answer: []dns.RR{test.CNAME(srv("europe-west1-b.") + " 30 IN CNAME " + srv("europe-west1.")), regionCNAME,
+				test.SRV(srv("") + " 30 IN SRV 0 100 80 " + nginx(""))}, Extra: globalA},
+		{Qname: srv("europe-west1-b."), Qtype: dns.TypeA,
+			Answer: []dns.RR{test.CNAME(srv("europe-west1-b.") + " 30 IN CNAME " + srv("europe-west1.")), regionCNAME},
+			Ns:     []dns.RR{test.SOA(soaRR)}},
 		// Another type: NODATA.
 		{Qname: srv(""), Qtype: dns.TypeA, Ns: []dns.RR{test.SOA(soaRR)}},
 		// Unknown port or protocol, unnamed port, unknown service: NXDOMAIN.
@@ -48,4 +58,25 @@ func TestSRVNamedPort(t *testing.T) {
 		{Qname: "_http._tcp.other.mynamespace.myfederation.svc.example.com.", Qtype: dns.TypeSRV, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soaRR)}},
 		{Qname: "_http._tcp.nginx.mynamespace.otherfed.svc.example.com.", Qtype: dns.TypeSRV, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soaRR)}},
 	})
+}
+
+// TestSRVPortsDiffer: members whose Services give a named port different
+// numbers answer one SRV record per number, sorted, at a level holding both.
+func TestSRVPortsDiffer(t *testing.T) {
+	cs := withPorts(seed())
+	cs[2].objs[0].(*core.Service).Spec.Ports[0].Port = 8080 // one US member
+	f, _ := newTestFederation(t, cs)
+	name := "_http._tcp." + nginx("")
+	rrs := query(t, f, name, dns.TypeSRV).Answer
+	var ports []uint16
+	for _, rr := range rrs {
+		srv, ok := rr.(*dns.SRV)
+		if !ok || srv.Hdr.Name != name || srv.Target != nginx("") {
+			t.Fatalf("answer %v", rr)
+		}
+		ports = append(ports, srv.Port)
+	}
+	if len(ports) != 2 || ports[0] != 80 || ports[1] != 8080 {
+		t.Errorf("ports %v, want [80 8080]", ports)
+	}
 }

@@ -179,13 +179,25 @@ func (r *runner) geoThroughput(ctx context.Context, sp ServerSpec, probe, queryF
 	}
 	out := filepath.Join(r.o.Out, "dnsperf-geo.out")
 	defer os.Remove(out)
-	run, err := r.saturate(ctx, s, PerfRun{
+	perf := PerfRun{
 		Addr: s.Addr, QueryFile: queryFile, Duration: r.o.Duration,
 		Clients: r.o.Clients, Outstanding: r.o.Outstanding, CPUs: perfCPUs,
 		EDNSOption: ECSOptionHex(load), OutFile: out,
-	})
+	}
+	run, err := r.saturate(ctx, s, perf)
 	if err != nil {
 		return nil, err
+	}
+	// A CPU profile of each coredns-fed variant under the geo load, after its
+	// first measured round: the geo names with ECS, geo on and off.
+	if name := "geo-" + s.Name; s.PprofURL != "" && !r.profiled[name] {
+		r.profiled[name] = true
+		perf.Duration = time.Duration(r.o.ProfileSecs+2) * time.Second
+		sp, err := r.profileServer(ctx, s, name, perf)
+		if err != nil {
+			return nil, err
+		}
+		r.rep.ServerProfiles = append(r.rep.ServerProfiles, *sp)
 	}
 	g := &GeoRun{ServerRun: *run}
 	if run.ServerCores > 0 {

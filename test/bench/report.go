@@ -76,6 +76,11 @@ type ServerRun struct {
 	SoftirqCores float64 `json:"softirq_cores"`
 	OtherCores   float64 `json:"other_cores"`
 	RSS          int64   `json:"rss_bytes"` // after the runs
+	// SettleSeconds is how long the server took, after it first answered, to
+	// become idle (the end of its initial sync and rebuilds) before the
+	// measured run; SettleCores is its CPU use in the last second of that wait.
+	SettleSeconds float64 `json:"settle_seconds"`
+	SettleCores   float64 `json:"settle_cores"`
 }
 
 // LabMemory is coredns-fed watching the lab's members.

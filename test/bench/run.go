@@ -381,12 +381,22 @@ func (r *runner) measure(ctx context.Context, s *Server, p *Pass, fixed bool) (*
 // socket buffers, the Go heap's growth) and measures the CPU time of the
 // server, of dnsperf and of the rest of the machine during the run.
 func (r *runner) saturate(ctx context.Context, s *Server, load PerfRun) (*ServerRun, error) {
+	// A coredns-fed that has just started answering may still be syncing its
+	// other members, rebuilding and collecting the lists' garbage; its CPU
+	// would be charged to the queries. Measure the steady state.
+	settled, idle, err := waitIdle(ctx, s.PID(), settleMax)
+	if err != nil {
+		return nil, err
+	}
+	if settled > 1500*time.Millisecond {
+		r.logf("  %s idle after %.0f s (%.2f cores in its last second)", s.Name, settled.Seconds(), idle)
+	}
 	warm := load
 	warm.Duration = time.Second
 	if _, _, err := warm.Run(ctx); err != nil {
 		return nil, err
 	}
-	run := &ServerRun{Server: s.Name, Config: s.Config}
+	run := &ServerRun{Server: s.Name, Config: s.Config, SettleSeconds: settled.Seconds(), SettleCores: idle}
 	cpu0, err := lab.ProcessCPU(s.PID())
 	if err != nil {
 		return nil, err
@@ -415,13 +425,47 @@ func (r *runner) saturate(ctx context.Context, s *Server, load PerfRun) (*Server
 	return run, nil
 }
 
+// settleMax bounds the wait for a server to become idle; settleCores is
+// idle: a second in which the server used less CPU than this.
+const (
+	settleMax   = 2 * time.Minute
+	settleCores = 0.05
+)
+
+// waitIdle waits until process pid uses less than settleCores in one second,
+// or max has passed, and returns how long it waited and the CPU use, in cores,
+// of its last second.
+func waitIdle(ctx context.Context, pid int, max time.Duration) (time.Duration, float64, error) {
+	start := time.Now()
+	prev, err := lab.ProcessCPU(pid)
+	if err != nil {
+		return 0, 0, err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return 0, 0, ctx.Err()
+		case <-time.After(time.Second):
+		}
+		cur, err := lab.ProcessCPU(pid)
+		if err != nil {
+			return 0, 0, err
+		}
+		cores := (cur - prev).Seconds()
+		if cores < settleCores || time.Since(start) >= max {
+			return time.Since(start), cores, nil
+		}
+		prev = cur
+	}
+}
+
 // extras runs what needs a server up but is not a throughput figure: a CPU
 // profile of each coredns-fed variant under load and, with the federation,
 // the answer comparison and the propagation flips.
 func (r *runner) extras(ctx context.Context, s *Server, p *Pass) error {
 	if s.PprofURL != "" && !r.profiled[s.Name] {
 		r.profiled[s.Name] = true
-		sp, err := r.profileServer(ctx, s, p)
+		sp, err := r.profileServer(ctx, s, s.Name, r.perf(s, p, time.Duration(r.o.ProfileSecs+2)*time.Second, 0))
 		if err != nil {
 			return err
 		}
@@ -475,10 +519,10 @@ func (r *runner) extras(ctx context.Context, s *Server, p *Pass) error {
 	return nil
 }
 
-// profileServer takes a CPU profile of s while dnsperf loads it.
-func (r *runner) profileServer(ctx context.Context, s *Server, p *Pass) (*ServerProfile, error) {
+// profileServer takes a CPU profile of s, reported as name, while dnsperf
+// runs load, which lasts ProfileSecs+2 seconds.
+func (r *runner) profileServer(ctx context.Context, s *Server, name string, load PerfRun) (*ServerProfile, error) {
 	secs := r.o.ProfileSecs
-	load := r.perf(s, p, time.Duration(secs+2)*time.Second, 0)
 	load.OutFile = filepath.Join(r.o.Out, "dnsperf-profile.out")
 	defer os.Remove(load.OutFile)
 	done := make(chan error, 1)
@@ -487,7 +531,7 @@ func (r *runner) profileServer(ctx context.Context, s *Server, p *Pass) (*Server
 		done <- err
 	}()
 	time.Sleep(time.Second)
-	sp := &ServerProfile{Server: s.Name, Seconds: secs, Profile: filepath.Join(r.o.Out, "cpu-"+s.Name+"-server.pprof")}
+	sp := &ServerProfile{Server: name, Seconds: secs, Profile: filepath.Join(r.o.Out, "cpu-"+name+"-server.pprof")}
 	err := fetchProfile(ctx, fmt.Sprintf("%s/profile?seconds=%d", s.PprofURL, secs), sp.Profile)
 	if lerr := <-done; err == nil {
 		err = lerr
