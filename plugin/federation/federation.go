@@ -15,6 +15,7 @@ package federation
 import (
 	"context"
 	"net/netip"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -92,6 +93,7 @@ type Federation struct {
 	watchers []func()
 	kick     chan struct{}
 	pending  atomic.Int32 // members not yet synced nor given up on
+	listed   atomic.Bool  // a member synced since the last build: its lists' garbage is to be returned
 	counters atomic.Pointer[answerCounterSet]
 
 	cancel context.CancelFunc
@@ -144,6 +146,7 @@ func (f *Federation) Start() {
 				if !late {
 					f.pending.Add(-1)
 				}
+				f.listed.Store(true)
 				f.changed("") // a late member's shards join
 			})
 		})
@@ -210,6 +213,13 @@ func (f *Federation) buildLoop(ctx context.Context) {
 		}
 		if s := f.rebuild(bumpDue); s.bumpPending {
 			bump.Reset(time.Until(serialDue(s.Serial)))
+		}
+		if f.listed.Swap(false) {
+			// A member's initial lists are decoded whole and dropped once its
+			// informers hold their slim objects: several times the live heap,
+			// which the runtime would otherwise return to the OS only
+			// gradually. Return it now, off the build loop.
+			f.wg.Go(debug.FreeOSMemory)
 		}
 		bumpDue = false
 	}
