@@ -73,6 +73,13 @@ func targets(rep *Report) []Target {
 			}
 		}
 	}
+	if a := rep.Answers; a != nil && a.Replies4 > 0 {
+		if k := slices.Index(a.Servers, "knot"); k > 0 && a.ReplyBytes[k] > 0 {
+			x := a.ReplyBytes[0] / a.ReplyBytes[k]
+			ts = append(ts, Target{What: "reply size of a four-address answer / Knot's", Goal: "≤ 1.10×",
+				Measured: fmt.Sprintf("%.2f× (%.0f / %.0f bytes)", x, a.ReplyBytes[0], a.ReplyBytes[k]), Met: x <= 1.10})
+		}
+	}
 	if p := rep.Propagation; p != nil {
 		ts = append(ts, Target{What: fmt.Sprintf("propagation p99, ack → answer (%d flips)", p.Flips), Goal: "≤ 100 ms",
 			Measured: fmt.Sprintf("%.1f ms", p.P99), Met: p.P99 <= 100 && p.TimedOut == 0})
@@ -216,6 +223,16 @@ func Markdown(rep *Report) string {
 			a.Questions, strings.Join(a.Servers, ", "), a.Identical, a.Questions)
 		for _, x := range a.Mismatches {
 			w("```\n%s\n```\n\n", x)
+		}
+		if a.Replies4 > 0 {
+			w("Reply size on the wire, mean over the %d questions answered with four A records (EDNS, no DNSSEC): ", a.Replies4)
+			for k, name := range a.Servers {
+				if k > 0 {
+					w(", ")
+				}
+				w("%s %.0f bytes", name, a.ReplyBytes[k])
+			}
+			w(".\n\n")
 		}
 	}
 

@@ -60,35 +60,58 @@ type Comparison struct {
 	Questions  int      `json:"questions"`
 	Identical  int      `json:"identical"`
 	Mismatches []string `json:"mismatches,omitempty"` // the first few, described
+	// ReplyBytes is each server's mean reply size on the wire (with EDNS)
+	// over the questions whose answer is four A records, in server order;
+	// Replies4 is how many questions that is.
+	ReplyBytes []float64 `json:"reply_bytes_4a"`
+	Replies4   int       `json:"replies_4a"`
 }
 
 // answerOf is what must match between servers: the rcode and the answer
 // section, records sorted. Authority and additional sections legitimately
 // differ (the file plugin adds the apex NS to positive answers).
-func answerOf(c *dns.Client, addr, name string) (string, error) {
+// It also returns the reply's size on the wire and how many A records it has.
+func answerOf(c *dns.Client, addr, name string) (answer string, size, as int, err error) {
 	m := new(dns.Msg)
 	m.SetQuestion(name, dns.TypeA)
 	m.SetEdns0(4096, false)
-	r, _, err := c.Exchange(m, addr)
+	co, err := c.Dial(addr)
 	if err != nil {
-		return "", err
+		return "", 0, 0, err
+	}
+	defer co.Close()
+	co.SetDeadline(time.Now().Add(c.Timeout))
+	if err := co.WriteMsg(m); err != nil {
+		return "", 0, 0, err
+	}
+	raw, err := co.ReadMsgHeader(nil)
+	if err != nil {
+		return "", 0, 0, err
+	}
+	r := new(dns.Msg)
+	if err := r.Unpack(raw); err != nil {
+		return "", 0, 0, err
 	}
 	rrs := make([]string, len(r.Answer))
 	for i, rr := range r.Answer {
 		rrs[i] = rr.String()
+		if rr.Header().Rrtype == dns.TypeA {
+			as++
+		}
 	}
 	slices.Sort(rrs)
-	return dns.RcodeToString[r.Rcode] + "\n" + strings.Join(rrs, "\n"), nil
+	return dns.RcodeToString[r.Rcode] + "\n" + strings.Join(rrs, "\n"), len(raw), as, nil
 }
 
 // Compare asks every server each distinct name of qs once and counts the
 // questions all of them answered alike.
 func Compare(servers []*Server, qs []Query) (*Comparison, error) {
 	c := &dns.Client{Timeout: 2 * time.Second}
-	cmp := &Comparison{}
+	cmp := &Comparison{ReplyBytes: make([]float64, len(servers))}
 	for _, s := range servers {
 		cmp.Servers = append(cmp.Servers, s.Name)
 	}
+	sizes := make([]int, len(servers))
 	seen := map[string]bool{}
 	for _, q := range qs {
 		if seen[q.Name] {
@@ -97,12 +120,13 @@ func Compare(servers []*Server, qs []Query) (*Comparison, error) {
 		seen[q.Name] = true
 		cmp.Questions++
 		var first string
-		same := true
+		same, four := true, true
 		for k, s := range servers {
-			a, err := answerOf(c, s.Addr, q.Name)
+			a, size, as, err := answerOf(c, s.Addr, q.Name)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %s: %w", s.Name, q.Name, err)
 			}
+			sizes[k], four = size, four && as == 4
 			if k == 0 {
 				first = a
 			} else if a != first {
@@ -116,6 +140,15 @@ func Compare(servers []*Server, qs []Query) (*Comparison, error) {
 		if same {
 			cmp.Identical++
 		}
+		if four {
+			cmp.Replies4++
+			for k := range sizes {
+				cmp.ReplyBytes[k] += float64(sizes[k])
+			}
+		}
+	}
+	for k := range cmp.ReplyBytes {
+		cmp.ReplyBytes[k] /= float64(max(1, cmp.Replies4))
 	}
 	return cmp, nil
 }
