@@ -1,7 +1,6 @@
 package federation
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -71,34 +70,6 @@ func TestFallback(t *testing.T) {
 	// The chain is in order: each CNAME's target is the next owner.
 	if err := test.CNAMEOrder(query(t, f, nginx("europe-west1-b.europe-west1."), dns.TypeA)); err != nil {
 		t.Error(err)
-	}
-}
-
-// TestReplyCompressed checks that replies go out with compressed names: each
-// distinct name is written in full once, however many records own it.
-func TestReplyCompressed(t *testing.T) {
-	cs := seed()
-	cs[1].objs[1] = slice("mynamespace", "nginx", fixture.Unready) // europe: CNAME to the global name
-	f, _ := newTestFederation(t, cs)
-	suffix := "\x05nginx\x0bmynamespace\x0cmyfederation\x03svc"
-	for _, tc := range []struct {
-		name  string
-		names int // distinct owner names in the reply, question included
-	}{
-		{nginx(""), 1},              // three A records, one name
-		{nginx("europe-west1."), 2}, // CNAME, then the global name's A records
-	} {
-		m := query(t, f, tc.name, dns.TypeA)
-		if !m.Compress {
-			t.Errorf("%s: reply not marked for compression", tc.name)
-		}
-		wire, err := m.Pack()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := bytes.Count(wire, []byte(suffix)); got != tc.names {
-			t.Errorf("%s: service name written %d times in %d bytes, want %d", tc.name, got, len(wire), tc.names)
-		}
 	}
 }
 

@@ -193,7 +193,7 @@ func (l *MemberMode) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 
 	m := new(dns.Msg)
 	m.SetReply(r)
-	m.Authoritative, m.Compress = true, true
+	m.Authoritative = true
 
 	if _, ok := v.ready[fed+"/"+ns+"/"+svc]; ok {
 		target := svc + "." + ns + ".svc." + zone
