@@ -80,6 +80,7 @@ func answerOf(c *dns.Client, addr, name string) (answer string, size, as int, er
 		return "", 0, 0, err
 	}
 	defer co.Close()
+	co.UDPSize = 4096 // as announced: without it the reply is read into 512 bytes
 	co.SetDeadline(time.Now().Add(c.Timeout))
 	if err := co.WriteMsg(m); err != nil {
 		return "", 0, 0, err
