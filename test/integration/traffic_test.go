@@ -78,6 +78,8 @@ func digBatch(t *testing.T, name string, n int) map[string]int {
 		f := strings.Fields(l)
 		if len(f) == 5 && f[3] == "A" {
 			count[f[4]]++
+		} else {
+			t.Logf("not an A answer in dig's output: %q", l) // to tell a lost reply from an empty one
 		}
 	}
 	return count
