@@ -85,7 +85,7 @@ func (f *Federation) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 	}
 
 	f.count(ctx, kind)
-	w.WriteMsg(m)
+	writeReply(w, r, m) // compressed (wire.go)
 	return dns.RcodeSuccess, nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
+	"github.com/coredns/coredns/request"
 
 	"github.com/coredns-fed/coredns-fed/internal/fixture"
 
@@ -207,6 +208,18 @@ func serveWire(f *Federation, b []byte) (err error) {
 	}
 	if _, err := m.Pack(); err != nil {
 		return fmt.Errorf("reply does not pack: %v\n%s", err, m)
+	}
+	// The same query through the server's ScrubWriter: what is written (packed
+	// compressed by the plugin, wire.go, or truncated by the ScrubWriter)
+	// unpacks, with the same rcode.
+	conn := &wireConn{}
+	f.ServeDNS(context.Background(), request.NewScrubWriter(r, conn), r)
+	got := new(dns.Msg)
+	if err := got.Unpack(conn.wrote); err != nil {
+		return fmt.Errorf("the reply written to the connection does not unpack: %v\n%s", err, r)
+	}
+	if got.Id != r.Id || got.Rcode != m.Rcode {
+		return fmt.Errorf("the reply written to the connection differs: %s\nagainst\n%s", got, m)
 	}
 	return wantRcode(f, r, dns.RcodeSuccess)
 }

@@ -66,6 +66,13 @@ func setup(c *caddy.Controller) error {
 		return nil
 	})
 
+	if len(cfg.Plugin) > 0 {
+		// Plugins ahead of the federation in this block may wrap the writer:
+		// replies are compressed at the head of the chain instead (wire.go).
+		cfg.Plugin = slices.Insert(cfg.Plugin, 0, func(next plugin.Handler) plugin.Handler {
+			return wireHandler{next: next}
+		})
+	}
 	cfg.AddPlugin(func(next plugin.Handler) plugin.Handler {
 		f.Next = next
 		return f
