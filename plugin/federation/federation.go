@@ -83,6 +83,7 @@ type Federation struct {
 
 	journal  journal     // the snapshot secondaries see, and its recent history
 	notifier notifier    // the transfer plugin of the block, or nil
+	transfer bool        // the transfer plugin is in the block and follows in the chain
 	key      string      // the configuration, for reloads (reload.go)
 	engine   *Federation // the Federation whose members and build loop this one answers from
 	refs     int         // server blocks answering from this engine; under engines' lock

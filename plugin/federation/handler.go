@@ -28,6 +28,20 @@ func (f *Federation) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 		return plugin.NextOrFailure(f.Name(), f.Next, ctx, w, r)
 	}
 	if rcode := refuse(r); rcode != dns.RcodeSuccess {
+		if rcode == rcodeTransfer {
+			if f.transfer && qname == f.Zone {
+				// The transfer plugin follows in the chain and answers from
+				// Transfer (xfr.go). It comes after the federation in the
+				// directive order so that its large stack frame is not under
+				// every query (docs/benchmarks.md). A transfer plugin that
+				// does not serve this zone passes the query on to the plugin
+				// after it; with none, the server answers SERVFAIL.
+				return plugin.NextOrFailure(f.Name(), f.Next, ctx, w, r)
+			}
+			// A name below the apex is no zone; without the transfer plugin a
+			// secondary must learn that it may not transfer.
+			rcode = dns.RcodeRefused
+		}
 		f.count(ctx, refusedKinds[rcode])
 		return rcode, nil
 	}
@@ -125,8 +139,13 @@ var refusedKinds = map[int]answerKind{
 	dns.RcodeRefused:        kindRefused,
 }
 
+// rcodeTransfer is what refuse returns for AXFR and IXFR: the transfer plugin's
+// when it is in the block, else REFUSED.
+const rcodeTransfer = -1
+
 // refuse returns the rcode of a query in the zone that is not answered from the
-// snapshot, or RcodeSuccess. The server writes the reply.
+// snapshot (rcodeTransfer for a zone transfer), or RcodeSuccess. The server
+// writes the reply.
 func refuse(r *dns.Msg) int {
 	q := r.Question[0]
 	switch {
@@ -137,9 +156,7 @@ func refuse(r *dns.Msg) int {
 	case q.Qclass != dns.ClassINET:
 		return dns.RcodeRefused
 	case q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR:
-		// The transfer plugin, when in the block, answers transfers before us;
-		// without it a secondary must learn that it may not transfer.
-		return dns.RcodeRefused
+		return rcodeTransfer
 	}
 	return dns.RcodeSuccess
 }

@@ -49,6 +49,7 @@ func setup(c *caddy.Controller) error {
 			}
 		}
 		f.server = ServerLabel(cfg)
+		f.transfer = cfg.Handler("transfer") != nil
 		if t, ok := cfg.Handler("transfer").(notifier); ok {
 			f.notifier = t // its "to" addresses get a NOTIFY at every new serial
 		}

@@ -1,11 +1,14 @@
 package federation
 
 import (
+	"context"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
 
 	"github.com/coredns-fed/coredns-fed/internal/fixture"
@@ -133,4 +136,44 @@ func TestTransferFamilyFallback(t *testing.T) {
 	if strings.Contains(text, "CNAME") {
 		t.Errorf("transfer has a CNAME beside addresses:\n%s", text)
 	}
+}
+
+// TestTransferHandedOn: with the transfer plugin in the block, which follows
+// the federation in the chain, AXFR and IXFR of the apex go to it; a transfer
+// of a name below the apex is REFUSED, and other queries never reach it.
+func TestTransferHandedOn(t *testing.T) {
+	next := &countingHandler{}
+	f, _ := newTestFederation(t, seed(), func(f *Federation) { f.transfer, f.Next = true, next })
+	for _, tc := range []struct {
+		name   string
+		qtype  uint16
+		rcode  int
+		handed bool
+	}{
+		{"example.com.", dns.TypeAXFR, dns.RcodeSuccess, true},
+		{"example.com.", dns.TypeIXFR, dns.RcodeSuccess, true},
+		{"svc.example.com.", dns.TypeAXFR, dns.RcodeRefused, false},
+		{nginx(""), dns.TypeA, dns.RcodeSuccess, false},
+		{"example.com.", dns.TypeSOA, dns.RcodeSuccess, false},
+	} {
+		next.n = 0
+		r := new(dns.Msg)
+		r.SetQuestion(tc.name, tc.qtype)
+		rcode, _ := f.ServeDNS(context.Background(), dnstest.NewRecorder(&test.ResponseWriter{}), r)
+		if rcode != tc.rcode || (next.n == 1) != tc.handed {
+			t.Errorf("%s %s: rcode %s, handed on %d times; want %s, handed on: %v",
+				tc.name, dns.TypeToString[tc.qtype], dns.RcodeToString[rcode], next.n, dns.RcodeToString[tc.rcode], tc.handed)
+		}
+	}
+}
+
+// countingHandler stands in for the transfer plugin: it counts the queries it
+// gets and answers them NOERROR without writing.
+type countingHandler struct{ n int }
+
+func (h *countingHandler) Name() string { return "counting" }
+
+func (h *countingHandler) ServeDNS(context.Context, dns.ResponseWriter, *dns.Msg) (int, error) {
+	h.n++
+	return dns.RcodeSuccess, nil
 }
