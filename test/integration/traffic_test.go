@@ -64,23 +64,44 @@ func clearTraffic(t *testing.T) {
 }
 
 // digBatch asks the lab's coredns-fed n A queries for name with one dig
-// process (a batch file) and counts the addresses answered.
+// process (a batch file) and counts the addresses answered. A reply without an
+// A record, or a query without a reply, is logged with what dig printed for
+// it, so that a short count tells a lost reply from an empty one.
 func digBatch(t *testing.T, name string, n int) map[string]int {
 	t.Helper()
 	batch := filepath.Join(t.TempDir(), "queries")
-	line := name + " A +noall +answer\n"
+	line := name + " A +noall +answer +comments\n"
 	if err := os.WriteFile(batch, []byte(strings.Repeat(line, n)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out := dig(t, "-f", batch)
 	count := map[string]int{}
+	replies, as := 0, 0 // replies seen, and A records in the current one
+	var reply []string  // what dig printed for the current reply
+	end := func() {
+		if replies > 0 && as == 0 {
+			t.Logf("a reply without an A record:\n%s", strings.Join(reply, "\n"))
+		}
+	}
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if strings.HasPrefix(l, ";; ->>HEADER<<-") {
+			end()
+			replies, as, reply = replies+1, 0, nil
+		}
+		reply = append(reply, l)
 		f := strings.Fields(l)
 		if len(f) == 5 && f[3] == "A" {
 			count[f[4]]++
-		} else {
-			t.Logf("not an A answer in dig's output: %q", l) // to tell a lost reply from an empty one
+			as++
+		} else if l != "" && !strings.HasPrefix(l, ";") {
+			t.Logf("not an A answer in dig's output: %q", l)
+		} else if strings.Contains(l, "timed out") || strings.Contains(l, "error") {
+			t.Logf("dig: %s", l)
 		}
+	}
+	end()
+	if replies != n {
+		t.Logf("%d replies to %d queries", replies, n)
 	}
 	return count
 }
