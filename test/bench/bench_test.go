@@ -143,9 +143,14 @@ Showing nodes accounting for 7.5s, 95% of 7.9s total
      0.10s  1.27%  1.27%      6.50s 82.28%  github.com/miekg/dns.(*Server).serveUDP
      0.05s  0.63%  1.90%      3.10s 39.24%  github.com/coredns/coredns/core/dnsserver.(*Server).ServeDNS
      0.02s  0.25%  2.15%      0.80s 10.13%  github.com/coredns-fed/coredns-fed/plugin/federation.(*Federation).ServeDNS
+     0.01s  0.13%  2.28%      0.70s  8.86%  github.com/miekg/dns.(*response).WriteMsg
+     0.01s  0.13%  2.41%      0.50s  6.33%  github.com/miekg/dns.(*response).Write
 `
 	if got := CumShare(top, "federation.(*Federation).ServeDNS"); got != 10.13 {
 		t.Errorf("CumShare = %v, want 10.13", got)
+	}
+	if got := CumShare(top, "dns.(*response).Write"); got != 6.33 {
+		t.Errorf("CumShare of Write = %v, want 6.33 (not WriteMsg's)", got)
 	}
 	if got := CumShare(top, "nothing"); got != 0 {
 		t.Errorf("CumShare of a missing function = %v", got)

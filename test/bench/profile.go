@@ -124,12 +124,12 @@ func fetchProfile(ctx context.Context, url, path string) error {
 }
 
 // CumShare returns the cum% of the first function in pprof -top -cum output
-// whose name contains fn, or 0.
+// whose name ends in fn (so that Write is not WriteMsg), or 0.
 func CumShare(top, fn string) float64 {
 	sc := bufio.NewScanner(strings.NewReader(top))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
-		if len(f) < 6 || !strings.Contains(f[5], fn) {
+		if len(f) < 6 || !strings.HasSuffix(f[5], fn) {
 			continue
 		}
 		v, err := strconv.ParseFloat(strings.TrimSuffix(f[4], "%"), 64)

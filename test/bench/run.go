@@ -559,7 +559,7 @@ var profileFuncs = map[string]string{
 	"file ServeDNS":                             "file.File.ServeDNS",
 	"whoami ServeDNS":                           "whoami.Whoami.ServeDNS",
 	"reading UDP (dns.(*Server).readUDP)":       "dns.(*Server).readUDP",
-	"writing UDP (dns.(*response).WriteMsg)":    "dns.(*response).WriteMsg",
+	"writing UDP (dns.(*response).Write)":       "dns.(*response).Write",
 	"packing (dns.(*Msg).Pack)":                 "dns.(*Msg).Pack",
 	"GC (runtime.gcBgMarkWorker)":               "runtime.gcBgMarkWorker",
 	"transfer ServeDNS":                         "transfer.(*Transfer).ServeDNS",
