@@ -268,7 +268,7 @@ func Markdown(rep *Report) string {
 			w("| %d × %d | %d | %.2f s | %.0f MiB | %.0f MiB | %.0f MiB | %.0f MiB | %.0f ms | %.2f ms | %.1f / %.1f ms |\n", x.Clusters, x.Services, x.Shards, x.SyncSeconds,
 				float64(x.Memory.RSS)/mib, float64(x.Memory.Peak)/mib, float64(x.HeapLive)/mib, float64(x.BaselineRSS)/mib, x.FullRebuildMs, x.ServiceRebuildMs, x.ChangeToAnswerMs, x.ChangeToAnswerP99Ms)
 		}
-		w("\nServeDNS per query (ns, allocations, mean packed reply) by class, reply packed as the server would (`request.Scrub`, then `Pack`):\n\n")
+		w("\nServeDNS per query (ns, allocations, mean packed reply) by class, under the ScrubWriter the server wraps every query in (the federation packs its compressed replies there; the writer counts the bytes):\n\n")
 		w("| class |")
 		for _, x := range rep.Synthetic {
 			w(" %d × %d |", x.Clusters, x.Services)
