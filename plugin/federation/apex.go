@@ -51,8 +51,9 @@ func (b *builder) nsRecords() []dns.RR {
 
 // glue answers the addresses of an in-zone name server.
 func (b *builder) glue(ns nameServer) *node {
-	s := b.records(ns.name, ns.addrs)
-	return &node{all: s, answer: s}
+	n := &node{all: b.records(ns.name, ns.addrs)}
+	n.answer = &n.all
+	return n
 }
 
 // glueExtra returns the glue records for the additional section of an NS answer.

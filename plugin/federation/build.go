@@ -40,6 +40,7 @@ type builder struct {
 	scratchShards []Shard
 	scratchUsable [][]netip.Addr
 	scratchIndex  []int
+	levelShards   [][]usableShard      // by level index: the answered shards of the Service being built
 	srvKeys       map[[2]string]string // port name and protocol -> "_name._proto", shared
 }
 
@@ -345,10 +346,13 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 	for _, l := range s.levels {
 		byIndex[l.index] = l
 	}
+	b.levelShards = slices.Grow(b.levelShards[:0], len(byIndex))[:len(byIndex)]
+	defer clear(b.levelShards) // the scratch must not keep this Service's shards alive
 	for _, lvl := range byIndex {
 		owner := prefix + lvl.suffix + b.zone
 		owners[lvl.index] = owner
-		shards := selectShards(b.usableAt(sa, all, lvl.members))
+		shards := selectShards(b.usableAt(all, lvl.members))
+		b.levelShards[lvl.index] = shards
 		var n *node
 		switch {
 		case len(shards) > 0:
@@ -363,7 +367,7 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 		}
 		if !lvl.global {
 			parent := s.levels[lvl.parent].index
-			b.fallBack(n, owner, owners[parent], sa.levels[parent])
+			b.fallBack(n, owner, owners[parent], sa.levels[parent], lvl, s)
 		}
 		sa.levels[lvl.index] = n
 	}
@@ -375,10 +379,11 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 // target) when it has no address at all. A level with addresses of one family
 // only borrows the other family from the nearest level above that has it (see
 // borrow): a name owns either a CNAME or addresses, never both (RFC 2181 §10.1).
-func (b *builder) fallBack(n *node, owner, target string, parent *node) {
+// lvl is n's level.
+func (b *builder) fallBack(n *node, owner, target string, parent *node, lvl *level, s *Snapshot) {
 	n.parent = parent
 	if n.answer != nil {
-		b.borrow(n, owner)
+		b.borrow(n, owner, lvl, s)
 		return
 	}
 	n.cname = &dns.CNAME{Hdr: b.hdr(owner, dns.TypeCNAME), Target: target}
@@ -386,9 +391,6 @@ func (b *builder) fallBack(n *node, owner, target string, parent *node) {
 
 // has reports whether n has usable addresses of family f.
 func (n *node) has(f int) bool {
-	if n.all == nil {
-		return false
-	}
 	if f == family4 {
 		return n.all.nA > 0
 	}
@@ -412,10 +414,23 @@ func (sa *serviceAnswers) allUsable() []usableShard {
 	return out
 }
 
+// levelShards returns the shards level l answers from: usable, not drained
+// and of the best priority, as the build chose them. Status and explain use it;
+// the snapshot does not keep them per node.
+func (sa *serviceAnswers) levelShards(l *level) []usableShard {
+	var at []usableShard
+	for _, us := range sa.allUsable() {
+		if slices.Contains(l.members, us.shard.Member) {
+			at = append(at, us)
+		}
+	}
+	return selectShards(at)
+}
+
 // usableAt returns the usable shards of the members: a subslice of all (the
 // Service's usable shards) when they are consecutive in it, as a zone's one
 // shard always is, else a new slice of exact size. Levels share all's array.
-func (b *builder) usableAt(sa *serviceAnswers, all []usableShard, members []string) []usableShard {
+func (b *builder) usableAt(all []usableShard, members []string) []usableShard {
 	idx := b.scratchIndex[:0]
 	for i := range all {
 		if slices.Contains(members, all[i].shard.Member) {
@@ -440,12 +455,9 @@ func (b *builder) usableAt(sa *serviceAnswers, all []usableShard, members []stri
 // levelNode is the node of a level with usable shards: the policy decides what
 // each query gets.
 func (b *builder) levelNode(owner string, shards []usableShard) *node {
-	all := b.records(owner, addrsOf(shards))
-	return &node{
-		shards: shards,
-		all:    all,
-		answer: b.policy.prepare(owner, shards, all, b.answer),
-	}
+	n := &node{all: b.records(owner, addrsOf(shards))}
+	n.answer = b.policy.prepare(owner, shards, &n.all, b.answer)
+	return n
 }
 
 // answer is the recordMaker of policies: the records of the shards within
@@ -454,16 +466,18 @@ func (b *builder) answer(owner string, shards []usableShard) picker {
 	if weighted(shards) {
 		return newWeightedPicker(owner, shards, b.shardAnswer)
 	}
-	return limit(b.records(owner, addrsOf(shards)), b.maxAnswers)
+	all := b.records(owner, addrsOf(shards))
+	return limit(&all, b.maxAnswers)
 }
 
 // shardAnswer is the records of one shard within max_answers.
 func (b *builder) shardAnswer(owner string, s usableShard) picker {
-	return limit(b.records(owner, s.addrs), b.maxAnswers)
+	all := b.records(owner, s.addrs)
+	return limit(&all, b.maxAnswers)
 }
 
 // records makes the address records of owner, A before AAAA.
-func (b *builder) records(owner string, addrs []netip.Addr) *rrset {
+func (b *builder) records(owner string, addrs []netip.Addr) rrset {
 	addrs = slices.SortedFunc(slices.Values(addrs), netip.Addr.Compare)
 	nA := 0
 	for _, a := range addrs {
@@ -473,7 +487,7 @@ func (b *builder) records(owner string, addrs []netip.Addr) *rrset {
 	}
 	// One allocation each for the records of a type and for their addresses,
 	// instead of two per record: a snapshot holds millions of them.
-	s := &rrset{rrs: make([]dns.RR, 0, len(addrs)), nA: nA}
+	s := rrset{rrs: make([]dns.RR, 0, len(addrs)), nA: nA}
 	as, aaaas := make([]dns.A, nA), make([]dns.AAAA, len(addrs)-nA)
 	ip := make([]byte, 4*nA+16*(len(addrs)-nA))
 	for _, a := range addrs {

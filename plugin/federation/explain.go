@@ -68,7 +68,7 @@ func (f *Federation) Explain(name, client string) (string, error) {
 		slices.Sort(members)
 		fmt.Fprintf(&b, "\n  %s (%s%s; members %s)\n", owner, levelKind(l), placeOf(l), strings.Join(members, ", "))
 		used := map[string]bool{}
-		for _, us := range n.shards {
+		for _, us := range sa.levelShards(l) {
 			used[us.shard.Member] = true
 		}
 		for i := range sa.shards {

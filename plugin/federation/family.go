@@ -16,30 +16,35 @@ import (
 // have ended; and a transfer carries them, so secondaries answer the same.
 
 // borrow gives n, a level with addresses of one family, the addresses of the
-// other family from the nearest level above whose own shards have it. n.parent
-// is set; parents are built before their children.
-func (b *builder) borrow(n *node, owner string) {
+// other family from the nearest level above whose own shards have it. lvl is
+// n's level; parents are built before their children, and b.levelShards holds
+// the shards each level answers.
+func (b *builder) borrow(n *node, owner string, lvl *level, s *Snapshot) {
+	own := b.levelShards[lvl.index]
 	f := family4
-	if len(familyShards(n.shards, family4)) > 0 {
+	if len(familyShards(own, family4)) > 0 {
 		f = family6
 	}
-	if len(familyShards(n.shards, f)) > 0 {
+	if len(familyShards(own, f)) > 0 {
 		return // both families here
 	}
-	for e := n.parent; e != nil; e = e.parent {
-		shards := familyShards(e.shards, f)
-		if len(shards) == 0 {
-			continue
+	for l := s.levels[lvl.parent]; ; l = s.levels[l.parent] {
+		shards := familyShards(b.levelShards[l.index], f)
+		if len(shards) > 0 {
+			other := b.policy.prepare(owner, shards, ptr(b.records(owner, addrsOf(shards))), b.answer)
+			if l.global && b.geoBuild != nil {
+				// Borrowed from global: chosen by client location, as there.
+				other = b.geoBuild.picker(owner, shards, other, b.answer)
+			}
+			// n.answer may be &n.all: it then answers its own family from the
+			// new set, whose records of that family are the same.
+			n.all = b.records(owner, append(addrsOf(own), addrsOf(shards)...))
+			n.answer = &familyPicker{own: n.answer, other: other, otherV6: f == family6}
+			return
 		}
-		other := b.policy.prepare(owner, shards, b.records(owner, addrsOf(shards)), b.answer)
-		if e.parent == nil && b.geoBuild != nil {
-			// Borrowed from global: chosen by client location, as there.
-			other = b.geoBuild.picker(owner, shards, other, b.answer)
+		if l.global {
+			return
 		}
-		n.borrowed = shards
-		n.all = b.records(owner, append(addrsOf(n.shards), addrsOf(shards)...))
-		n.answer = &familyPicker{own: n.answer, other: other, otherV6: f == family6}
-		return
 	}
 }
 
@@ -74,3 +79,6 @@ func (p *familyPicker) pick(loc *location, v6 bool) []dns.RR {
 	}
 	return p.own.pick(loc, v6)
 }
+
+// ptr returns a pointer to a copy of v.
+func ptr[T any](v T) *T { return &v }

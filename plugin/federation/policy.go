@@ -117,3 +117,15 @@ func addrsOf(shards []usableShard) []netip.Addr {
 	slices.SortFunc(out, netip.Addr.Compare)
 	return slices.Compact(out)
 }
+
+// rrAddr returns the address of an A or AAAA record of a prepared set.
+func rrAddr(rr dns.RR) netip.Addr {
+	var a netip.Addr
+	switch r := rr.(type) {
+	case *dns.A:
+		a, _ = netip.AddrFromSlice(r.A)
+	case *dns.AAAA:
+		a, _ = netip.AddrFromSlice(r.AAAA)
+	}
+	return a
+}

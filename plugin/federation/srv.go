@@ -162,7 +162,7 @@ func (s *Snapshot) srvReply(n srvName, m *dns.Msg, qtype uint16) answerKind {
 			chain = append(chain, &dns.SRV{Hdr: hdr(owner, dns.TypeSRV), Priority: 0, Weight: 100, Port: port, Target: target})
 		}
 		m.Answer = chain
-		m.Extra = capFamilies(at.all, s.maxAnswers)
+		m.Extra = capFamilies(&at.all, s.maxAnswers)
 		return kind
 	}
 	m.Answer = chain

@@ -312,12 +312,13 @@ func levelReports(s *Snapshot, sa *serviceAnswers, zone string) []LevelReport {
 	slices.SortFunc(lvls, func(a, b *level) int { return a.index - b.index })
 	out := make([]LevelReport, 0, len(lvls))
 	for _, l := range lvls {
-		out = append(out, levelReport(l, sa.levels[l.index], prefix, zone))
+		out = append(out, levelReport(l, sa, prefix, zone))
 	}
 	return out
 }
 
-func levelReport(l *level, n *node, prefix, zone string) LevelReport {
+func levelReport(l *level, sa *serviceAnswers, prefix, zone string) LevelReport {
+	n := sa.levels[l.index]
 	lr := LevelReport{Name: prefix + l.suffix + zone, Level: levelKind(l), Place: strings.TrimSuffix(l.suffix, "."),
 		Members: slices.Clone(l.members)}
 	slices.Sort(lr.Members)
@@ -327,13 +328,13 @@ func levelReport(l *level, n *node, prefix, zone string) LevelReport {
 	case n.cname != nil:
 		lr.Answer = "cname"
 		lr.CNAME = prefix + l.parent + zone
-	case n.all != nil && len(n.all.rrs) > 0:
+	case len(n.all.rrs) > 0:
 		lr.Answer = "addresses"
-		for _, us := range n.shards {
+		for _, us := range sa.levelShards(l) {
 			lr.Used = append(lr.Used, us.shard.Member)
 		}
-		for _, a := range addrsOf(append(slices.Clip(n.shards), n.borrowed...)) { // borrowed: the family this level lacks
-			lr.Addresses = append(lr.Addresses, a.String())
+		for _, rr := range n.all.rrs { // with those of the family it borrows from above
+			lr.Addresses = append(lr.Addresses, rrAddr(rr).String())
 		}
 	default:
 		lr.Answer = "nodata"

@@ -247,7 +247,7 @@ func BenchmarkPick(b *testing.B) {
 		name string
 		p    picker
 	}{
-		{"plain", limit(bd.records(owner, addrsOf(shards)), bd.maxAnswers)},
+		{"plain", limit(ptr(bd.records(owner, addrsOf(shards))), bd.maxAnswers)},
 		{"weights", bd.answer(owner, shards)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {

@@ -78,7 +78,7 @@ func (f *Federation) Transfer(zone string, serial uint32) (<-chan []dns.RR, erro
 // back, else every usable address (no answer policy applies to a secondary).
 func nodeRecords(n *node) []dns.RR {
 	switch {
-	case n.all != nil:
+	case len(n.all.rrs) > 0:
 		return n.all.rrs
 	case n.cname != nil:
 		return []dns.RR{n.cname}
