@@ -40,6 +40,7 @@ type builder struct {
 	scratchShards []Shard
 	scratchUsable [][]netip.Addr
 	scratchIndex  []int
+	scratchNames  []byte
 	levelShards   [][]usableShard      // by level index: the answered shards of the Service being built
 	srvKeys       map[[2]string]string // port name and protocol -> "_name._proto", shared
 }
@@ -307,12 +308,11 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 		if !st.Synced {
 			continue
 		}
-		svc, ok := m.src.Service(key)
+		svc, ready, ok := m.src.Service(key)
 		if !ok {
 			continue
 		}
-		sh := Shard{Member: m.m.Name, Namespace: svc.Namespace, Service: svc.Name,
-			Hostnames: svc.Hostnames, Ready: svc.Ready, Annotations: svc.Annotations, Ports: svc.Ports}
+		sh := Shard{Member: m.m.Name, ServiceState: svc, Ready: ready}
 		if svc.LoadBalancer {
 			// Refused addresses leave before the shard is built: health checks
 			// see only the shard, so they are never probed either.
@@ -338,19 +338,17 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 	clear(shards) // the scratch must not keep the last Service's strings alive
 	clear(usables)
 	all := sa.allUsable()
-	owners := make([]string, len(s.levels))
-	prefix := name + "." + ns + "." + s.fed + ".svc."
 
 	// Parents before children: global, then regions, then zones (level.index order).
 	byIndex := make([]*level, len(s.levels))
 	for _, l := range s.levels {
 		byIndex[l.index] = l
 	}
+	owners := b.owners(name+"."+ns+"."+s.fed+".svc.", byIndex)
 	b.levelShards = slices.Grow(b.levelShards[:0], len(byIndex))[:len(byIndex)]
 	defer clear(b.levelShards) // the scratch must not keep this Service's shards alive
 	for _, lvl := range byIndex {
-		owner := prefix + lvl.suffix + b.zone
-		owners[lvl.index] = owner
+		owner := owners[lvl.index]
 		shards := selectShards(b.usableAt(all, lvl.members))
 		b.levelShards[lvl.index] = shards
 		var n *node
@@ -373,6 +371,25 @@ func (b *builder) service(key string, s *Snapshot) *serviceAnswers {
 	}
 	sa.srv = b.srvPorts(sa.shards)
 	return sa
+}
+
+// owners returns the names of a Service at the levels (by index), prefix being
+// "SERVICE.NAMESPACE.FEDERATION.svc.". They are substrings of one string: a
+// snapshot holds a name per Service and level, and one allocation per Service
+// wastes no space to rounding.
+func (b *builder) owners(prefix string, levels []*level) []string {
+	buf := b.scratchNames[:0]
+	for _, l := range levels {
+		buf = append(append(append(buf, prefix...), l.suffix...), b.zone...)
+	}
+	b.scratchNames = buf
+	all := string(buf)
+	owners := make([]string, len(levels))
+	for i, l := range levels {
+		n := len(prefix) + len(l.suffix) + len(b.zone)
+		owners[i], all = all[:n], all[n:]
+	}
+	return owners
 }
 
 // fallBack makes n, a region's or zone's node, an alias of parent (named
@@ -478,6 +495,9 @@ func (b *builder) shardAnswer(owner string, s usableShard) picker {
 
 // records makes the address records of owner, A before AAAA.
 func (b *builder) records(owner string, addrs []netip.Addr) rrset {
+	if len(addrs) == 1 {
+		return b.record(owner, addrs[0])
+	}
 	addrs = slices.SortedFunc(slices.Values(addrs), netip.Addr.Compare)
 	nA := 0
 	for _, a := range addrs {
@@ -508,6 +528,34 @@ func (b *builder) records(owner string, addrs []netip.Addr) rrset {
 		}
 	}
 	return s
+}
+
+// oneA and oneAAAA are the set of one address record in one allocation: a
+// zone's one shard with one address, the most common set of a snapshot.
+type oneA struct {
+	rrs [1]dns.RR
+	rr  dns.A
+	ip  [4]byte
+}
+
+type oneAAAA struct {
+	rrs [1]dns.RR
+	rr  dns.AAAA
+	ip  [16]byte
+}
+
+// record makes the set of owner's one address a.
+func (b *builder) record(owner string, a netip.Addr) rrset {
+	if a.Is4() {
+		o := &oneA{ip: a.As4()}
+		o.rr = dns.A{Hdr: b.hdr(owner, dns.TypeA), A: o.ip[:]}
+		o.rrs[0] = &o.rr
+		return rrset{rrs: o.rrs[:], nA: 1}
+	}
+	o := &oneAAAA{ip: a.As16()}
+	o.rr = dns.AAAA{Hdr: b.hdr(owner, dns.TypeAAAA), AAAA: o.ip[:]}
+	o.rrs[0] = &o.rr
+	return rrset{rrs: o.rrs[:]}
 }
 
 func (b *builder) hdr(owner string, t uint16) dns.RR_Header {

@@ -91,6 +91,7 @@ type Federation struct {
 	mu       sync.Mutex
 	dirty    map[string]struct{}
 	all      bool
+	building bool // the build loop took dirty and all and has not finished with the snapshot yet (swap, journal, watchers)
 	watchers []func()
 	kick     chan struct{}
 	pending  atomic.Int32 // members not yet synced nor given up on
@@ -231,6 +232,7 @@ func (f *Federation) rebuild(bump bool) *Snapshot {
 	f.mu.Lock()
 	dirty, all := f.dirty, f.all
 	f.dirty, f.all = map[string]struct{}{}, false
+	f.building = true
 	watchers := f.watchers
 	f.mu.Unlock()
 	if f.seeded {
@@ -264,6 +266,9 @@ func (f *Federation) rebuild(bump bool) *Snapshot {
 	for _, w := range watchers {
 		w()
 	}
+	f.mu.Lock()
+	f.building = false
+	f.mu.Unlock()
 	return s
 }
 
@@ -325,6 +330,17 @@ func (f *Federation) MemberStatuses() []MemberStatus {
 		out[i] = r.Status()
 	}
 	return out
+}
+
+// Idle reports whether every change the members' sources reported is in the
+// current snapshot: no build is running or waiting. A source may still hold
+// events it has not reported yet, so a caller that waits for the federation to
+// settle (a benchmark measuring the memory of the steady state) waits for Idle
+// to hold a while.
+func (f *Federation) Idle() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.snapshot.Load() != nil && !f.building && len(f.dirty) == 0 && !f.all
 }
 
 // Ready implements ready.Readiness: true once every member has synced or has been

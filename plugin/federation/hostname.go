@@ -353,7 +353,7 @@ func (r *hostnameResolver) query(ctx context.Context, name string, qtype uint16)
 // hostnames' resolved addresses beside its IPs, and the hostnames left to
 // refuse: all of them when there is no resolver. The names that do not
 // resolve go to sh.Unresolved; every name is added to names.
-func (b *builder) resolveHostnames(svc ServiceState, sh *Shard, names *[]string) ([]netip.Addr, []string) {
+func (b *builder) resolveHostnames(svc *ServiceState, sh *Shard, names *[]string) ([]netip.Addr, []string) {
 	if b.hostnames == nil || len(svc.Hostnames) == 0 {
 		return svc.Ingress, svc.Hostnames
 	}

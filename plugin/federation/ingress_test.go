@@ -254,11 +254,11 @@ func ingressFederation(t *testing.T, server string, health HealthChecker, ingres
 
 // setIngress sets the ready nginx Service of src with the ingress addresses.
 func setIngress(src *MemorySource, addrs ...string) {
-	s := ServiceState{Namespace: "mynamespace", Name: "nginx", LoadBalancer: true, Ready: true}
+	s := ServiceState{Namespace: "mynamespace", Name: "nginx", LoadBalancer: true}
 	for _, a := range addrs {
 		s.Ingress = append(s.Ingress, netip.MustParseAddr(a))
 	}
-	src.SetService(s)
+	src.SetService(s, true)
 }
 
 // rebuilds forces two full rebuilds and one of nginx, and waits for them.

@@ -33,8 +33,8 @@ func TestIXFRFromJournal(t *testing.T) {
 	f, srcs := memoryFederation(t, nil, map[string]string{"a": "192.0.2.1"}, func(f *Federation) { f.notifier = notes })
 	first := f.journal.current().Serial
 
-	srcs["a"].SetService(ServiceState{Namespace: "mynamespace", Name: "nginx", LoadBalancer: true, Ready: true,
-		Ingress: []netip.Addr{netip.MustParseAddr("192.0.2.8")}})
+	srcs["a"].SetService(ServiceState{Namespace: "mynamespace", Name: "nginx", LoadBalancer: true,
+		Ingress: []netip.Addr{netip.MustParseAddr("192.0.2.8")}}, true)
 	waitFor(t, "a new published serial", func() bool { return serialNewer(f.journal.current().Serial, first) })
 	second := f.journal.current().Serial
 	if z := <-notes.n; z != f.Zone {
@@ -108,8 +108,8 @@ func rrStrings(rrs []dns.RR) []string {
 func TestPublishAfterPendingBump(t *testing.T) {
 	f, srcs := memoryFederation(t, nil, map[string]string{"a": "192.0.2.1"})
 	set := func(addr string) {
-		srcs["a"].SetService(ServiceState{Namespace: "mynamespace", Name: "nginx", LoadBalancer: true, Ready: true,
-			Ingress: []netip.Addr{netip.MustParseAddr(addr)}})
+		srcs["a"].SetService(ServiceState{Namespace: "mynamespace", Name: "nginx", LoadBalancer: true,
+			Ingress: []netip.Addr{netip.MustParseAddr(addr)}}, true)
 	}
 	global := "nginx.mynamespace.myfederation.svc.example.com.\t30\tIN\tA\t"
 	for _, addr := range []string{"192.0.2.2", "192.0.2.3", "192.0.2.4"} {

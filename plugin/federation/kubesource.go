@@ -323,20 +323,15 @@ func (k *kubeSource) HasSynced() bool {
 func (k *kubeSource) ServiceKeys() []string { return k.services.GetStore().ListKeys() }
 
 // Service implements Source.
-func (k *kubeSource) Service(key string) (ServiceState, bool) {
+func (k *kubeSource) Service(key string) (svc *ServiceState, ready, ok bool) {
 	obj, ok, _ := k.services.GetStore().GetByKey(key)
 	if !ok {
-		return ServiceState{}, false
+		return nil, false, false
 	}
-	svc := obj.(*service)
 	k.mu.Lock()
-	ready := k.ready[key] > 0
+	ready = k.ready[key] > 0
 	k.mu.Unlock()
-	return ServiceState{
-		Namespace: svc.Namespace, Name: svc.Name, Federation: svc.Federation, LoadBalancer: svc.LoadBalancer,
-		Ingress: svc.Ingress, Hostnames: svc.Hostnames, Ready: ready, Annotations: svc.Annotations,
-		Ports: svc.Ports,
-	}, true
+	return &obj.(*service).ServiceState, ready, true
 }
 
 // Nodes implements Source.

@@ -2,6 +2,7 @@ package federation
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -23,8 +24,8 @@ func memoryFederation(t *testing.T, health HealthChecker, members map[string]str
 	for name, addr := range members {
 		src := NewMemorySource()
 		src.SetNode(name+"-node", Place{"r-" + name, ""})
-		src.SetService(ServiceState{Namespace: "mynamespace", Name: "nginx", LoadBalancer: true, Ready: true,
-			Ingress: []netip.Addr{netip.MustParseAddr(addr)}})
+		src.SetService(ServiceState{Namespace: "mynamespace", Name: "nginx", LoadBalancer: true,
+			Ingress: []netip.Addr{netip.MustParseAddr(addr)}}, true)
 		srcs[name] = src
 		f.Members = append(f.Members, &Member{Name: name, Source: src})
 	}
@@ -120,4 +121,21 @@ func TestTopologyLabels(t *testing.T) {
 		{Qname: name("us-east1.r-b."), Qtype: dns.TypeA, Answer: []dns.RR{test.A(name("us-east1.r-b.") + " 30 IN A 192.0.2.2")}},
 		{Qname: name("bad_zone!."), Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA("example.com. 30 IN SOA ns1.example.com. hostmaster.example.com. 1 0 0 0 30")}},
 	})
+}
+
+// Idle holds once every change a source reported is in the snapshot: a change
+// is answered as soon as the federation is idle again, without waiting more.
+func TestIdle(t *testing.T) {
+	f, srcs := memoryFederation(t, nil, map[string]string{"a": "192.0.2.1"})
+	waitFor(t, "idle after the first snapshot", f.Idle)
+	for i := range 20 {
+		name := fmt.Sprintf("web%d", i)
+		srcs["a"].SetService(ServiceState{Namespace: "mynamespace", Name: name, LoadBalancer: true,
+			Ingress: []netip.Addr{netip.AddrFrom4([4]byte{192, 0, 2, byte(10 + i)})}}, true)
+		waitFor(t, "idle after "+name, f.Idle)
+		owner := name + ".mynamespace.myfederation.svc.example.com."
+		check(t, f, []test.Case{{Qname: owner, Qtype: dns.TypeA, Answer: []dns.RR{
+			test.A(fmt.Sprintf("%s 30 IN A 192.0.2.%d", owner, 10+i)),
+		}}})
+	}
 }

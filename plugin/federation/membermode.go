@@ -132,7 +132,7 @@ func (l *MemberMode) buildLoop(ctx context.Context) {
 			for _, key := range l.run.src.ServiceKeys() {
 				// Keyed by the Service's federation: in a block with several,
 				// a Service of one is not the local copy of another's.
-				if svc, ok := l.run.src.Service(key); ok && svc.Ready {
+				if svc, ready, ok := l.run.src.Service(key); ok && ready {
 					v.ready[svc.Federation+"/"+key] = struct{}{}
 				}
 			}

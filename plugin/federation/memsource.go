@@ -12,7 +12,7 @@ import (
 // It starts synced; SetSynced(false) holds it back.
 type MemorySource struct {
 	mu       sync.Mutex
-	services map[string]ServiceState
+	services map[string]memService
 	nodes    map[string]Place
 	synced   bool
 	ev       Events
@@ -20,7 +20,7 @@ type MemorySource struct {
 
 // NewMemorySource returns an empty, synced MemorySource.
 func NewMemorySource() *MemorySource {
-	return &MemorySource{services: map[string]ServiceState{}, nodes: map[string]Place{}, synced: true}
+	return &MemorySource{services: map[string]memService{}, nodes: map[string]Place{}, synced: true}
 }
 
 // Run implements Source.
@@ -49,12 +49,19 @@ func (m *MemorySource) notify(key string) {
 	}
 }
 
-// SetService adds or replaces a Service. s.Federation is the value of its
-// federation label, as a watched cluster's Service carries it.
-func (m *MemorySource) SetService(s ServiceState) {
+// memService is a Service of a MemorySource.
+type memService struct {
+	state *ServiceState // replaced, never modified: shards share it
+	ready bool
+}
+
+// SetService adds or replaces a Service; ready says whether it has a ready
+// endpoint. s.Federation is the value of its federation label, as a watched
+// cluster's Service carries it.
+func (m *MemorySource) SetService(s ServiceState, ready bool) {
 	key := s.Namespace + "/" + s.Name
 	m.mu.Lock()
-	m.services[key] = s
+	m.services[key] = memService{state: &s, ready: ready}
 	m.mu.Unlock()
 	m.notify(key)
 }
@@ -104,11 +111,11 @@ func (m *MemorySource) ServiceKeys() []string {
 }
 
 // Service implements Source.
-func (m *MemorySource) Service(key string) (ServiceState, bool) {
+func (m *MemorySource) Service(key string) (svc *ServiceState, ready, ok bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s, ok := m.services[key]
-	return s, ok
+	return s.state, s.ready, ok
 }
 
 // Nodes implements Source.

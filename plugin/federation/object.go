@@ -1,10 +1,12 @@
 package federation
 
 import (
+	"encoding/binary"
 	"maps"
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"unique"
 
 	"github.com/coredns/coredns/plugin/kubernetes/object"
@@ -18,16 +20,11 @@ import (
 const AnnotationPrefix = "coredns-fed.io/"
 
 // service is the slim copy of a federated core/v1 Service: only what DNS needs.
+// The builder's shards point at its ServiceState, so it is replaced on an
+// update, never modified.
 type service struct {
-	Name         string
-	Namespace    string
-	Version      string
-	Federation   string // value of the federation label
-	LoadBalancer bool
-	Ingress      []netip.Addr
-	Hostnames    []string // ingress with a hostname and no IP
-	Annotations  map[string]string
-	Ports        []Port
+	ServiceState
+	Version string
 
 	*object.Empty
 }
@@ -39,11 +36,13 @@ func toService(obj any) (any, error) {
 		return obj, nil // cache.DeletedFinalStateUnknown and already-slim objects pass through.
 	}
 	out := &service{
-		Name:         intern(s.Name),
-		Namespace:    intern(s.Namespace),
-		Version:      s.ResourceVersion,
-		LoadBalancer: s.Spec.Type == core.ServiceTypeLoadBalancer,
-		Empty:        &object.Empty{},
+		ServiceState: ServiceState{
+			Name:         intern(s.Name),
+			Namespace:    intern(s.Namespace),
+			LoadBalancer: s.Spec.Type == core.ServiceTypeLoadBalancer,
+		},
+		Version: s.ResourceVersion,
+		Empty:   &object.Empty{},
 	}
 	for _, in := range s.Status.LoadBalancer.Ingress {
 		if a, err := netip.ParseAddr(in.IP); err == nil {
@@ -53,9 +52,7 @@ func toService(obj any) (any, error) {
 			out.Hostnames = append(out.Hostnames, strings.ToLower(in.Hostname))
 		}
 	}
-	for _, p := range s.Spec.Ports {
-		out.Ports = append(out.Ports, Port{Name: strings.ToLower(p.Name), Protocol: strings.ToLower(string(p.Protocol)), Port: p.Port})
-	}
+	out.Ports = ports.of(s.Spec.Ports)
 	for k, v := range s.Annotations {
 		if strings.HasPrefix(k, AnnotationPrefix) {
 			if out.Annotations == nil {
@@ -65,6 +62,51 @@ func toService(obj any) (any, error) {
 		}
 	}
 	return out, nil
+}
+
+// ports holds the port lists of the Services seen, so that the copies of a
+// Service in every member, and Services with the same ports, share one list.
+var ports = portLists{lists: map[string][]Port{}}
+
+// maxPortLists bounds the lists ports holds; a list seen after that is kept
+// by its Service alone.
+const maxPortLists = 4096
+
+// portLists maps the encoding of a port list to its one shared copy. Lists
+// are read only; entries stay (at most maxPortLists of them).
+type portLists struct {
+	mu    sync.Mutex
+	lists map[string][]Port
+	key   []byte // scratch, under mu
+}
+
+// of returns the shared list of the Service ports ps (names and protocols
+// lower case), or nil when there are none.
+func (l *portLists) of(ps []core.ServicePort) []Port {
+	if len(ps) == 0 {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	key := l.key[:0]
+	for _, p := range ps {
+		key = append(key, p.Name...)
+		key = append(key, 0)
+		key = append(key, p.Protocol...)
+		key = binary.BigEndian.AppendUint32(append(key, 0), uint32(p.Port))
+	}
+	l.key = key
+	if out, ok := l.lists[string(key)]; ok {
+		return out
+	}
+	out := make([]Port, len(ps))
+	for i, p := range ps {
+		out[i] = Port{Name: intern(strings.ToLower(p.Name)), Protocol: intern(strings.ToLower(string(p.Protocol))), Port: p.Port}
+	}
+	if len(l.lists) < maxPortLists {
+		l.lists[string(key)] = out
+	}
+	return out
 }
 
 // intern returns the canonical copy of s: namespaces, Service names (the same

@@ -25,8 +25,8 @@ func memoryEngine(src *MemorySource, ttl uint32) *Federation {
 func webSource(addr string) *MemorySource {
 	src := NewMemorySource()
 	src.SetNode("a-node", Place{"r1", ""})
-	src.SetService(ServiceState{Namespace: "ns", Name: "web", LoadBalancer: true, Ready: true,
-		Ingress: []netip.Addr{netip.MustParseAddr(addr)}})
+	src.SetService(ServiceState{Namespace: "ns", Name: "web", LoadBalancer: true,
+		Ingress: []netip.Addr{netip.MustParseAddr(addr)}}, true)
 	return src
 }
 
@@ -50,8 +50,8 @@ func TestReloadUnchangedHandsOver(t *testing.T) {
 	check(t, cur, []test.Case{{Qname: reloadName, Qtype: dns.TypeA, Answer: []dns.RR{test.A(reloadName + " 30 IN A 192.0.2.1")}}})
 
 	// The running members keep feeding the new server block.
-	src.SetService(ServiceState{Namespace: "ns", Name: "web", LoadBalancer: true, Ready: true,
-		Ingress: []netip.Addr{netip.MustParseAddr("192.0.2.9")}})
+	src.SetService(ServiceState{Namespace: "ns", Name: "web", LoadBalancer: true,
+		Ingress: []netip.Addr{netip.MustParseAddr("192.0.2.9")}}, true)
 	eventually(t, cur, []test.Case{{Qname: reloadName, Qtype: dns.TypeA, Answer: []dns.RR{test.A(reloadName + " 30 IN A 192.0.2.9")}}})
 }
 
@@ -203,8 +203,8 @@ func TestSerialFollowsContent(t *testing.T) {
 	if s := f.snapshot.Load().Serial; s != serial {
 		t.Errorf("serial %d after rebuilds that changed nothing, want %d", s, serial)
 	}
-	srcs["a"].SetService(ServiceState{Namespace: "mynamespace", Name: "nginx", LoadBalancer: true, Ready: true,
-		Ingress: []netip.Addr{netip.MustParseAddr("192.0.2.7")}})
+	srcs["a"].SetService(ServiceState{Namespace: "mynamespace", Name: "nginx", LoadBalancer: true,
+		Ingress: []netip.Addr{netip.MustParseAddr("192.0.2.7")}}, true)
 	waitFor(t, "a newer serial", func() bool { return serialNewer(f.snapshot.Load().Serial, serial) })
 }
 

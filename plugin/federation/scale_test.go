@@ -18,8 +18,8 @@ func syntheticMember(name, region, zone string, services int, octet int) *member
 	src := NewMemorySource()
 	src.SetNode(name+"-node", Place{region, zone})
 	for s := range services {
-		src.SetService(ServiceState{Name: fmt.Sprintf("svc-%d", s), Namespace: "ns", LoadBalancer: true, Ready: true,
-			Ingress: []netip.Addr{netip.AddrFrom4([4]byte{10, byte(octet), byte(s / 256), byte(s % 256)})}})
+		src.SetService(ServiceState{Name: fmt.Sprintf("svc-%d", s), Namespace: "ns", LoadBalancer: true,
+			Ingress: []netip.Addr{netip.AddrFrom4([4]byte{10, byte(octet), byte(s / 256), byte(s % 256)})}}, true)
 	}
 	return syncedRun(&Member{Name: name, Source: src})
 }

@@ -5,19 +5,17 @@ import (
 )
 
 // Shard is one member cluster's copy of a federated Service, as the snapshot
-// builder sees it.
+// builder sees it. The Service itself (Namespace, Name, Hostnames,
+// Annotations, Ports) is the member source's state, shared and read only: a
+// snapshot holds a shard per member and Service, so a shard keeps only what
+// the build adds to it.
 type Shard struct {
-	Member      string
-	Namespace   string
-	Service     string
-	Addrs       []netip.Addr      // load-balancer ingress IPs; empty unless type LoadBalancer
-	Hostnames   []string          // load-balancer ingress hostnames without an IP
-	Unresolved  []string          // of Hostnames, those that do not resolve: "name (reason)"
-	Ready       bool              // an EndpointSlice has a ready endpoint
-	Annotations map[string]string // the Service's annotations under AnnotationPrefix
-	Ports       []Port            // the Service's ports (srv.go)
-
-	traffic traffic // weight, priority and drain (traffic.go)
+	Member string
+	*ServiceState
+	Addrs      []netip.Addr // load-balancer ingress IPs and resolved hostnames, after the ingress rules; empty unless type LoadBalancer
+	Unresolved []string     // of Hostnames, those that do not resolve: "name (reason)"
+	traffic    traffic      // weight, priority and drain (traffic.go)
+	Ready      bool         // an EndpointSlice has a ready endpoint
 }
 
 // Healthy reports whether the shard may be answered before any health filter:

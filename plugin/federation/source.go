@@ -18,8 +18,12 @@ type Source interface {
 	HasSynced() bool
 	// ServiceKeys lists namespace/name of every federated Service.
 	ServiceKeys() []string
-	// Service returns the member's copy of a federated Service, or false.
-	Service(key string) (ServiceState, bool)
+	// Service returns the member's copy of a federated Service, or ok false,
+	// and whether some EndpointSlice of it has a ready endpoint. The state is
+	// the source's own and is shared by every shard built from it: a source
+	// replaces it when the Service changes and never modifies it, and callers
+	// must not modify it either.
+	Service(key string) (svc *ServiceState, ready, ok bool)
 	// Nodes returns the topology labels of the member's Nodes (deduplicated),
 	// and the place of the Node named name when name is not empty.
 	Nodes(name string) (all []Place, node Place)
@@ -43,7 +47,6 @@ type ServiceState struct {
 	LoadBalancer bool              // type LoadBalancer
 	Ingress      []netip.Addr      // load-balancer ingress IPs
 	Hostnames    []string          // load-balancer ingress hostnames without an IP
-	Ready        bool              // some EndpointSlice of it has a ready endpoint
 	Annotations  map[string]string // those under AnnotationPrefix
 	Ports        []Port            // the Service's ports, names and protocols lower case
 }

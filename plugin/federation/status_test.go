@@ -39,9 +39,9 @@ func statusFederation(t *testing.T) (*Federation, map[string]*MemorySource) {
 	return f, srcs
 }
 
-func nginxState(addr string, ready bool) ServiceState {
-	return ServiceState{Namespace: "mynamespace", Name: "nginx", LoadBalancer: true, Ready: ready,
-		Ingress: []netip.Addr{netip.MustParseAddr(addr)}}
+func nginxState(addr string, ready bool) (ServiceState, bool) {
+	return ServiceState{Namespace: "mynamespace", Name: "nginx", LoadBalancer: true,
+		Ingress: []netip.Addr{netip.MustParseAddr(addr)}}, ready
 }
 
 func levelOf(t *testing.T, r StatusReport, name string) LevelReport {

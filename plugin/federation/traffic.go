@@ -36,14 +36,31 @@ const (
 	maxPriority   = 1000
 )
 
-// traffic is the policy of one shard.
+// traffic is the policy of one shard, in 8 bytes: a snapshot keeps one per
+// shard.
 type traffic struct {
-	weight   int  // 1..maxWeight
-	weighted bool // the weight was set by an annotation
-	priority int  // lower is preferred
-	drained  bool // by annotation or by the Corefile
-	// drainedBy says who drained the shard: "annotation" or "Corefile".
-	drainedBy string
+	weight   uint16  // 1..maxWeight
+	priority uint16  // lower is preferred
+	weighted bool    // the weight was set by an annotation
+	drained  drainer // who drained the shard; 0: not drained
+}
+
+// drainer is who drained a shard: by annotation or by the Corefile.
+type drainer uint8
+
+const (
+	drainedByAnnotation drainer = iota + 1
+	drainedByCorefile
+)
+
+func (d drainer) String() string {
+	switch d {
+	case drainedByAnnotation:
+		return "annotation"
+	case drainedByCorefile:
+		return "Corefile"
+	}
+	return ""
 }
 
 // annotationError is an annotation value of a shard that was ignored.
@@ -63,27 +80,27 @@ func trafficOf(sh *Shard, drain []string) (t traffic, errs []annotationError) {
 		if n, err := strconv.Atoi(strings.TrimSpace(v)); err != nil || n < 1 || n > maxWeight {
 			bad(AnnotationWeight, "not an integer from 1 to "+strconv.Itoa(maxWeight)+" (drain takes a shard out)")
 		} else {
-			t.weight, t.weighted = n, true
+			t.weight, t.weighted = uint16(n), true
 		}
 	}
 	if v, ok := sh.Annotations[AnnotationPriority]; ok {
 		if n, err := strconv.Atoi(strings.TrimSpace(v)); err != nil || n < 0 || n > maxPriority {
 			bad(AnnotationPriority, "not an integer from 0 to "+strconv.Itoa(maxPriority))
 		} else {
-			t.priority = n
+			t.priority = uint16(n)
 		}
 	}
 	if v, ok := sh.Annotations[AnnotationDrain]; ok {
 		switch strings.ToLower(strings.TrimSpace(v)) {
 		case "true":
-			t.drained, t.drainedBy = true, "annotation"
+			t.drained = drainedByAnnotation
 		case "false":
 		default:
 			bad(AnnotationDrain, `neither "true" nor "false"`)
 		}
 	}
 	if slices.Contains(drain, sh.Member) {
-		t.drained, t.drainedBy = true, "Corefile"
+		t.drained = drainedByCorefile
 	}
 	return t, errs
 }
@@ -92,14 +109,14 @@ func trafficOf(sh *Shard, drain []string) (t traffic, errs []annotationError) {
 // does to a shard: "" when it has no say.
 func (t traffic) describe() string {
 	var s string
-	if t.drained {
-		s += "; drained by " + t.drainedBy + ": not answered"
+	if t.drained != 0 {
+		s += "; drained by " + t.drained.String() + ": not answered"
 	}
 	if t.priority != 0 {
-		s += "; priority " + strconv.Itoa(t.priority)
+		s += "; priority " + strconv.Itoa(int(t.priority))
 	}
 	if t.weighted {
-		s += "; weight " + strconv.Itoa(t.weight)
+		s += "; weight " + strconv.Itoa(int(t.weight))
 	}
 	return s
 }
@@ -107,9 +124,9 @@ func (t traffic) describe() string {
 // selectShards returns the shards of a level that are answered: not drained,
 // and of the best priority among those.
 func selectShards(shards []usableShard) []usableShard {
-	best, n := maxPriority+1, 0
+	best, n := uint16(maxPriority+1), 0
 	for _, s := range shards {
-		if t := s.shard.traffic; !t.drained {
+		if t := s.shard.traffic; t.drained == 0 {
 			n++
 			best = min(best, t.priority)
 		}
@@ -119,7 +136,7 @@ func selectShards(shards []usableShard) []usableShard {
 	}
 	var out []usableShard
 	for _, s := range shards {
-		if t := s.shard.traffic; !t.drained && t.priority == best {
+		if t := s.shard.traffic; t.drained == 0 && t.priority == best {
 			out = append(out, s)
 		}
 	}

@@ -33,16 +33,16 @@ func TestTrafficOf(t *testing.T) {
 		{map[string]string{AnnotationWeight: "ten"}, nil, traffic{weight: 100}, []string{AnnotationWeight}},
 		{map[string]string{AnnotationPriority: "2"}, nil, traffic{weight: 100, priority: 2}, nil},
 		{map[string]string{AnnotationPriority: "-1"}, nil, traffic{weight: 100}, []string{AnnotationPriority}},
-		{map[string]string{AnnotationDrain: "True"}, nil, traffic{weight: 100, drained: true, drainedBy: "annotation"}, nil},
+		{map[string]string{AnnotationDrain: "True"}, nil, traffic{weight: 100, drained: drainedByAnnotation}, nil},
 		{map[string]string{AnnotationDrain: "false"}, nil, traffic{weight: 100}, nil},
 		{map[string]string{AnnotationDrain: "yes"}, nil, traffic{weight: 100}, []string{AnnotationDrain}},
-		{nil, []string{"m"}, traffic{weight: 100, drained: true, drainedBy: "Corefile"}, nil},
+		{nil, []string{"m"}, traffic{weight: 100, drained: drainedByCorefile}, nil},
 		{nil, []string{"other"}, traffic{weight: 100}, nil},
 		// One bad value leaves the others alone.
 		{map[string]string{AnnotationWeight: "x", AnnotationPriority: "1", AnnotationDrain: "1"}, nil, traffic{weight: 100, priority: 1}, []string{AnnotationWeight, AnnotationDrain}},
 	}
 	for i, tc := range tests {
-		sh := &Shard{Member: "m", Annotations: tc.ann}
+		sh := &Shard{Member: "m", ServiceState: &ServiceState{Annotations: tc.ann}}
 		got, errs := trafficOf(sh, tc.drain)
 		if got != tc.want {
 			t.Errorf("test %d: %+v, want %+v", i, got, tc.want)
@@ -85,11 +85,11 @@ func TestSelectShards(t *testing.T) {
 		want string
 	}{
 		{[]traffic{{}, {}}, "ab"},
-		{[]traffic{{drained: true}, {}}, "b"},
-		{[]traffic{{drained: true}, {drained: true}}, ""},
+		{[]traffic{{drained: drainedByAnnotation}, {}}, "b"},
+		{[]traffic{{drained: drainedByAnnotation}, {drained: drainedByAnnotation}}, ""},
 		{[]traffic{{priority: 1}, {priority: 0}, {priority: 0}}, "bc"},
 		// The best priority among the shards that are not drained.
-		{[]traffic{{priority: 1}, {priority: 0, drained: true}, {priority: 2}}, "a"},
+		{[]traffic{{priority: 1}, {priority: 0, drained: drainedByAnnotation}, {priority: 2}}, "a"},
 	}
 	for i, tc := range tests {
 		if got := members(selectShards(shardsOf(tc.in...))); got != tc.want {
@@ -238,7 +238,7 @@ func TestAnnotationErrorsLoggedOnce(t *testing.T) {
 func BenchmarkPick(b *testing.B) {
 	var shards []usableShard
 	for i := range 4 {
-		sh := &Shard{Member: fmt.Sprint("m", i), traffic: traffic{weight: 10 * (i + 1), weighted: true}}
+		sh := &Shard{Member: fmt.Sprint("m", i), traffic: traffic{weight: uint16(10 * (i + 1)), weighted: true}}
 		shards = append(shards, usableShard{shard: sh, addrs: []netip.Addr{netip.AddrFrom4([4]byte{10, byte(i), 0, 1})}})
 	}
 	bd := &builder{ttl: 30, maxAnswers: 8}

@@ -75,8 +75,8 @@ func TestTransferBeforeFirstSnapshot(t *testing.T) {
 	src := NewMemorySource()
 	src.SetSynced(false)
 	src.SetNode("a-node", Place{"r1", "z1"})
-	src.SetService(ServiceState{Namespace: "mynamespace", Name: "nginx", LoadBalancer: true, Ready: true,
-		Ingress: []netip.Addr{netip.MustParseAddr("192.0.2.1")}})
+	src.SetService(ServiceState{Namespace: "mynamespace", Name: "nginx", LoadBalancer: true,
+		Ingress: []netip.Addr{netip.MustParseAddr("192.0.2.1")}}, true)
 	f := New()
 	f.Zone, f.Fed = "example.com.", "myfederation"
 	f.ns = []nameServer{{name: "ns1.example.com.", addrs: mustAddrs("192.0.2.53")}}

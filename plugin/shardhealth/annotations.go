@@ -43,7 +43,7 @@ func (h *ShardHealth) probeFor(s *federation.Shard) (Probe, bool) {
 
 	p, problems := override(h.Probe, s.Annotations)
 	for _, pr := range problems {
-		log.Warningf("Service %s/%s in member %s: annotation %s: %s; ignored, the default applies", s.Namespace, s.Service, s.Member, pr.key, pr.msg)
+		log.Warningf("Service %s/%s in member %s: annotation %s: %s; ignored, the default applies", s.Namespace, s.Name, s.Member, pr.key, pr.msg)
 	}
 	cfg = &shardConfig{annotations: maps.Clone(s.Annotations), probe: p.resolved(), probed: p.Kind != kindOff}
 	h.mu.Lock()

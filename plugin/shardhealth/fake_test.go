@@ -192,7 +192,8 @@ func (s *fakeSink) takeChanged() []string {
 // shard returns a ready shard of namespace/name in member with addrs.
 func shard(member, key string, ann map[string]string, addrs ...string) federation.Shard {
 	ns, name, _ := strings.Cut(key, "/")
-	s := federation.Shard{Member: member, Namespace: ns, Service: name, Ready: true, Annotations: ann}
+	s := federation.Shard{Member: member, Ready: true,
+		ServiceState: &federation.ServiceState{Namespace: ns, Name: name, LoadBalancer: true, Annotations: ann}}
 	for _, a := range addrs {
 		s.Addrs = append(s.Addrs, netip.MustParseAddr(a))
 	}

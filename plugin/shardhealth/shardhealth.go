@@ -113,7 +113,7 @@ func (h *ShardHealth) Usable(s *federation.Shard) ([]netip.Addr, bool) {
 	if !probed {
 		return s.Addrs, false // nothing vouches for the shard but its member's API server
 	}
-	key := s.Namespace + "/" + s.Service
+	key := s.Namespace + "/" + s.Name
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	out := make([]netip.Addr, 0, len(s.Addrs))
@@ -146,7 +146,7 @@ func (h *ShardHealth) reconcile() {
 		if !probed {
 			continue
 		}
-		key := s.Namespace + "/" + s.Service
+		key := s.Namespace + "/" + s.Name
 		for _, a := range s.Addrs {
 			t := target{Addr: a, Probe: p}
 			if want[t] == nil {
@@ -214,5 +214,5 @@ func (h *ShardHealth) nextDelay() time.Duration {
 }
 
 func shardID(s *federation.Shard) string {
-	return s.Member + "/" + s.Namespace + "/" + s.Service
+	return s.Member + "/" + s.Namespace + "/" + s.Name
 }

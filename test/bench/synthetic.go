@@ -194,8 +194,13 @@ func RunSynthetic(ctx context.Context, t Topology, dir string, benchTime time.Du
 	}
 	res.SyncSeconds = time.Since(start).Seconds()
 
-	// Let the informers' initial lists become garbage, then measure what stays.
+	// Let the informers' initial lists become garbage and the builds of the
+	// events that arrived during the first one finish (a snapshot half built
+	// beside the current one would be measured too), then measure what stays.
 	<-swapped
+	if err := waitBuilt(ctx, f); err != nil {
+		return nil, err
+	}
 	runtime.GC()
 	debug.FreeOSMemory()
 	if res.Memory, err = readMemory("self"); err != nil {
@@ -379,6 +384,24 @@ func heapLive() int64 {
 		return int64(s[0].Value.Uint64())
 	}
 	return 0
+}
+
+// waitBuilt waits until the federation has been idle for a second: the informers
+// deliver their initial lists' events while the first snapshot is built, and
+// the builds of those events follow it.
+func waitBuilt(ctx context.Context, f *federation.Federation) error {
+	const quiet = time.Second
+	since := time.Now()
+	for time.Since(since) < quiet {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !f.Idle() {
+			since = time.Now()
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
 }
 
 func writeHeapProfile(path string) error {
