@@ -40,6 +40,10 @@ type kubeSource struct {
 	mu    sync.Mutex
 	ready map[string]int // namespace/name -> EndpointSlices with a ready endpoint
 	ev    Events         // set by Run
+	// regs are the event handlers' registrations, set by Run: synced once
+	// the handlers were given every object of the first lists, so that the
+	// ready index is whole when the member counts as synced.
+	regs []cache.ResourceEventHandlerRegistration
 }
 
 // restConfig loads the member's client configuration; errors name the member and path.
@@ -209,10 +213,26 @@ func (k *kubeSource) Run(ctx context.Context, ev Events) {
 }
 
 // handle registers the event handlers: updates that change nothing DNS needs
-// (most Node updates are status heartbeats) are dropped here.
+// (most Node updates are status heartbeats) are dropped here. The objects of
+// the first lists are not reported one by one: the member syncs once the
+// handlers have seen them all, and its sync rebuilds every Service.
 func (k *kubeSource) handle(ev Events) {
-	k.services.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(obj any) { serviceChanged(ev, obj) },
+	var regs []cache.ResourceEventHandlerRegistration
+	add := func(i cache.SharedIndexInformer, h cache.ResourceEventHandler) {
+		reg, err := i.AddEventHandler(h)
+		if err != nil {
+			// Only an informer that was stopped refuses a handler; Run has
+			// not started them.
+			panic(fmt.Sprintf("member %s: event handler: %v", k.member, err))
+		}
+		regs = append(regs, reg)
+	}
+	add(k.services, cache.ResourceEventHandlerDetailedFuncs{
+		AddFunc: func(obj any, initial bool) {
+			if !initial {
+				serviceChanged(ev, obj)
+			}
+		},
 		UpdateFunc: func(oldObj, newObj any) {
 			o, ok1 := oldObj.(*service)
 			n, ok2 := newObj.(*service)
@@ -223,8 +243,14 @@ func (k *kubeSource) handle(ev Events) {
 		},
 		DeleteFunc: func(obj any) { serviceChanged(ev, obj) },
 	})
-	k.slices.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(obj any) { k.sliceChanged(ev, obj, +1) },
+	add(k.slices, cache.ResourceEventHandlerDetailedFuncs{
+		AddFunc: func(obj any, initial bool) {
+			if initial {
+				k.sliceChanged(nil, obj, +1) // counted, not reported
+				return
+			}
+			k.sliceChanged(ev, obj, +1)
+		},
 		UpdateFunc: func(oldObj, newObj any) {
 			o, ok1 := oldObj.(*endpointSlice)
 			n, ok2 := newObj.(*endpointSlice)
@@ -237,8 +263,12 @@ func (k *kubeSource) handle(ev Events) {
 		DeleteFunc: func(obj any) { k.sliceChanged(ev, obj, -1) },
 	})
 	if k.nodes != nil {
-		k.nodes.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc: func(any) { ev.Changed("") },
+		add(k.nodes, cache.ResourceEventHandlerDetailedFuncs{
+			AddFunc: func(_ any, initial bool) {
+				if !initial {
+					ev.Changed("")
+				}
+			},
 			UpdateFunc: func(oldObj, newObj any) {
 				o, ok1 := oldObj.(*kubeNode)
 				n, ok2 := newObj.(*kubeNode)
@@ -250,6 +280,9 @@ func (k *kubeSource) handle(ev Events) {
 			DeleteFunc: func(any) { ev.Changed("") },
 		})
 	}
+	k.mu.Lock()
+	k.regs = regs
+	k.mu.Unlock()
 	onError := func(_ *cache.Reflector, err error) { ev.Contact(err) }
 	for _, i := range k.informers() {
 		i.SetWatchErrorHandler(onError)
@@ -266,7 +299,7 @@ func serviceChanged(ev Events, obj any) {
 }
 
 // sliceChanged counts an EndpointSlice in (+1) or out (-1) of its Service's
-// ready slices and marks the Service changed.
+// ready slices and marks the Service changed (ev nil: counted only).
 func (k *kubeSource) sliceChanged(ev Events, obj any, delta int) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
@@ -283,7 +316,9 @@ func (k *kubeSource) sliceChanged(ev Events, obj any, delta int) {
 		}
 		k.mu.Unlock()
 	}
-	ev.Changed(key)
+	if ev != nil {
+		ev.Changed(key)
+	}
 }
 
 // pingLoop asks the API server for /version; together with watch errors it
@@ -311,8 +346,14 @@ func (k *kubeSource) pingLoop(ctx context.Context, ev Events) {
 
 // HasSynced implements Source.
 func (k *kubeSource) HasSynced() bool {
-	for _, i := range k.informers() {
-		if !i.HasSynced() {
+	k.mu.Lock()
+	regs := k.regs
+	k.mu.Unlock()
+	if regs == nil {
+		return false // not running
+	}
+	for _, r := range regs {
+		if !r.HasSynced() {
 			return false
 		}
 	}

@@ -3,19 +3,26 @@ package federation
 import (
 	"context"
 	"errors"
+	"fmt"
 	golog "log"
 	"os"
+	goruntime "runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	meta "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/coredns-fed/coredns-fed/internal/fixture"
 )
 
 type contacts struct {
@@ -131,4 +138,74 @@ func (s *safeBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// The first snapshot is whole: a member counts as synced once its event
+// handlers have seen every object of the first lists, so that no Service is
+// answered as not ready for want of its EndpointSlice's event; and the objects
+// of the first lists are not reported one by one, which would rebuild them all
+// a second time.
+func TestFirstSnapshotWhole(t *testing.T) {
+	const n = 3000
+	var objs []runtime.Object
+	for i := range n {
+		name := fmt.Sprintf("svc-%04d", i)
+		objs = append(objs, fixture.Service("ns", name, "myfederation", fmt.Sprintf("10.0.%d.%d", i/256, i%256)),
+			slice("ns", name, fixture.Ready))
+	}
+	before := testutil.ToFloat64(snapshotBuilds.WithLabelValues(""))
+	f, _ := newTestFederation(t, []cluster{{name: "a", nodes: []Place{{"r", "z"}}, objs: objs}})
+	s := f.snapshot.Load()
+	missing := 0
+	for i := range n {
+		n := s.lookup(fmt.Sprintf("svc-%04d.ns.myfederation.svc.", i))
+		if n == nil || len(n.all.rrs) != 1 {
+			missing++
+		}
+	}
+	if missing > 0 {
+		t.Errorf("the first snapshot answers %d of %d Services without their address", missing, n)
+	}
+	waitFor(t, "idle", f.Idle)
+	if got := testutil.ToFloat64(snapshotBuilds.WithLabelValues("")) - before; got != 1 {
+		t.Errorf("%.0f snapshots built after the first lists, want 1", got)
+	}
+}
+
+// changes counts what a source reports changed.
+type changes struct {
+	contacts
+	n atomic.Int64
+}
+
+func (c *changes) Changed(string) { c.n.Add(1) }
+
+// A source is synced once its handlers have counted every EndpointSlice of
+// the first list, and it reports none of the first lists' objects one by one.
+func TestSourceSyncedWithHandlers(t *testing.T) {
+	const n = 5000
+	var objs []runtime.Object
+	for i := range n {
+		name := fmt.Sprintf("svc-%04d", i)
+		objs = append(objs, fixture.Service("ns", name, "myfederation", "192.0.2.1"), slice("ns", name, fixture.Ready))
+	}
+	k := newKubeSource("a", fake.NewClientset(objs...), nil, labels.Everything(), false)
+	ev := &changes{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { k.Run(ctx, ev); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	for !k.HasSynced() { // as tight as it gets: the first moment it is synced
+		goruntime.Gosched()
+	}
+	k.mu.Lock()
+	counted := len(k.ready)
+	k.mu.Unlock()
+	if counted != n {
+		t.Errorf("synced with %d of %d Services' ready EndpointSlices counted", counted, n)
+	}
+	if got := ev.n.Load(); got != 0 {
+		t.Errorf("%d changes reported for the first lists' objects, want 0", got)
+	}
 }
