@@ -261,7 +261,7 @@ func Markdown(rep *Report) string {
 		w("### Synthetic: the state and answer layers at scale\n\n")
 		w("**Synthetic.** The federation plugin, configured through its own Corefile setup, watches members whose clients are fake clientsets (`k8s.io/client-go/kubernetes/fake`) ")
 		w("that generate each member's Services and EndpointSlices on list; no API server, network or decoding is involved. Each size runs in a child process of its own. ")
-		w("Memory is measured after a GC that returned freed pages to the OS; peak includes the initial lists' garbage.\n\n")
+		w("Memory is measured once the federation has been idle for a second (no build running or waiting), after a GC that returned freed pages to the OS; peak includes the initial lists' garbage.\n\n")
 		w("| members × Services | shards | sync | RSS | peak RSS | live heap | process baseline | full rebuild | one-Service rebuild | change → answer p50 / p99 |\n")
 		w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, x := range rep.Synthetic {
