@@ -22,10 +22,10 @@ import (
 func (b *builder) borrow(n *node, owner string, lvl *level, s *Snapshot) {
 	own := b.levelShards[lvl.index]
 	f := family4
-	if len(familyShards(own, family4)) > 0 {
+	if hasFamily(own, family4) {
 		f = family6
 	}
-	if len(familyShards(own, f)) > 0 {
+	if hasFamily(own, f) {
 		return // both families here
 	}
 	for l := s.levels[lvl.parent]; ; l = s.levels[l.parent] {
@@ -46,6 +46,18 @@ func (b *builder) borrow(n *node, owner string, lvl *level, s *Snapshot) {
 			return
 		}
 	}
+}
+
+// hasFamily reports whether some shard has an address of family f.
+func hasFamily(shards []usableShard, f int) bool {
+	for _, s := range shards {
+		for _, a := range s.addrs {
+			if a.Is4() == (f == family4) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // familyShards returns the shards with their addresses of family f, leaving
