@@ -22,25 +22,19 @@ import (
 func (b *builder) borrow(n *node, owner string, lvl *level, s *Snapshot) {
 	own := b.levelShards[lvl.index]
 	f := family4
-	if hasFamily(own, family4) {
+	if n.has(family4) {
 		f = family6
 	}
-	if hasFamily(own, f) {
+	if n.has(f) {
 		return // both families here
 	}
-	for l := s.levels[lvl.parent]; ; l = s.levels[l.parent] {
-		shards := familyShards(b.levelShards[l.index], f)
-		if len(shards) > 0 {
-			other := b.policy.prepare(owner, shards, ptr(b.records(owner, addrsOf(shards))), b.answer)
-			if l.global && b.geoBuild != nil {
-				// Borrowed from global: chosen by client location, as there.
-				other = b.geoBuild.picker(owner, shards, other, b.answer)
+	// e is l's node: a level whose records lack f has no shard with it.
+	for l, e := s.levels[lvl.parent], n.parent; ; l, e = s.levels[l.parent], e.parent {
+		if e.has(f) {
+			if shards := familyShards(b.levelShards[l.index], f); len(shards) > 0 {
+				b.borrowFrom(n, owner, own, shards, f, l.global)
+				return
 			}
-			// n.answer may be &n.all: it then answers its own family from the
-			// new set, whose records of that family are the same.
-			n.all = b.records(owner, append(addrsOf(own), addrsOf(shards)...))
-			n.answer = &familyPicker{own: n.answer, other: other, otherV6: f == family6}
-			return
 		}
 		if l.global {
 			return
@@ -48,16 +42,18 @@ func (b *builder) borrow(n *node, owner string, lvl *level, s *Snapshot) {
 	}
 }
 
-// hasFamily reports whether some shard has an address of family f.
-func hasFamily(shards []usableShard, f int) bool {
-	for _, s := range shards {
-		for _, a := range s.addrs {
-			if a.Is4() == (f == family4) {
-				return true
-			}
-		}
+// borrowFrom gives n the addresses of family f of shards, a level above's
+// (global when global is set).
+func (b *builder) borrowFrom(n *node, owner string, own, shards []usableShard, f int, global bool) {
+	other := b.policy.prepare(owner, shards, ptr(b.records(owner, addrsOf(shards))), b.answer)
+	if global && b.geoBuild != nil {
+		// Borrowed from global: chosen by client location, as there.
+		other = b.geoBuild.picker(owner, shards, other, b.answer)
 	}
-	return false
+	// n.answer may be &n.all: it then answers its own family from the new
+	// set, whose records of that family are the same.
+	n.all = b.records(owner, append(addrsOf(own), addrsOf(shards)...))
+	n.answer = &familyPicker{own: n.answer, other: other, otherV6: f == family6}
 }
 
 // familyShards returns the shards with their addresses of family f, leaving
