@@ -99,7 +99,7 @@ type Tally struct {
 	// propagation bound would have to grow for them to be right (-1: one
 	// would still be wrong with 10 s more).
 	MaxLateMs float64 `json:"max_late_ms,omitempty"`
-	// Examples describe the first few wrong answers.
+	// Examples describe the first few answers that were not right.
 	Examples []string `json:"examples,omitempty"`
 }
 
@@ -134,12 +134,15 @@ func (l *Load) Check(answers []Answer, exp *Expect, from, to time.Duration, keep
 		switch {
 		case a.Rcode == rcodeTimeout:
 			t.Timeouts++
+			t.example(fmt.Sprintf("%s asked at %s: no reply within %s", tg.Name, a.Sent.Round(time.Millisecond), clientTimeout))
 			continue
 		case a.Rcode == rcodeError:
 			t.Refused++
+			t.example(fmt.Sprintf("%s asked at %s: the port refused", tg.Name, a.Sent.Round(time.Millisecond)))
 			continue
 		case a.Rcode == dns.RcodeServerFailure:
 			t.ServFail++
+			t.example(fmt.Sprintf("%s asked at %s, answered at %s: SERVFAIL", tg.Name, a.Sent.Round(time.Millisecond), a.Recv.Round(time.Millisecond)))
 			continue
 		case a.Rcode != dns.RcodeSuccess:
 			wrong = "rcode " + dns.RcodeToString[int(a.Rcode)]

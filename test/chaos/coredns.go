@@ -63,6 +63,7 @@ func RestartCoreDNS(ctx context.Context, env *Env, d *lab.CoreDNS, opts RestartO
 	}
 	for _, s := range steps {
 		before := countLog(d.Log(), s.logLine)
+		written := load.Since(time.Now())
 		if err := os.WriteFile(d.Corefile, []byte(s.corefile), 0o644); err != nil {
 			return nil, err
 		}
@@ -78,7 +79,8 @@ func RestartCoreDNS(ctx context.Context, env *Env, d *lab.CoreDNS, opts RestartO
 			return nil, err
 		}
 		res.Reloads++
-		env.logf("  reloaded: %s", s.what)
+		env.logf("  reloaded: %s (Corefile written at %s of the load, reload seen in the log at %s)", s.what,
+			written.Round(time.Millisecond), load.Since(time.Now()).Round(time.Millisecond))
 		sleep(ctx, opts.Settle)
 	}
 

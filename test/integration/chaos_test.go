@@ -129,7 +129,7 @@ func TestChaosCoreDNSRestart(t *testing.T) {
 	}
 	assertRight(t, "reloads", res.Reload)
 	if f := res.Reload.Failed(); f > 0 {
-		t.Errorf("%d answers failed across the reloads", f)
+		t.Errorf("%d answers failed across the reloads; first: %q", f, res.Reload.Examples)
 	}
 	assertRight(t, "after the cold restart was ready", res.AfterReady)
 	if res.BeforeReady.Wrong > 0 {
