@@ -86,6 +86,7 @@ func (b *builder) build(prev *Snapshot, dirty map[string]struct{}, all, bump boo
 		s.services = maps.Clone(prev.services)
 	}
 
+	counts := shardCounts{}
 	for key := range dirty {
 		ns, name, _ := strings.Cut(key, "/")
 		qkey := name + "." + ns
@@ -102,8 +103,9 @@ func (b *builder) build(prev *Snapshot, dirty map[string]struct{}, all, bump boo
 		if !changed && !sameAnswers(old, sa) {
 			changed = true
 		}
-		recordShards(b.server, old, sa)
+		recordShards(counts, b.server, old, sa)
 	}
+	counts.apply(b.server)
 	var prevSerial uint32
 	if prev != nil {
 		prevSerial = prev.Serial

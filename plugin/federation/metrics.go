@@ -87,12 +87,26 @@ var (
 	}, []string{"server"})
 )
 
-// recordShards updates the shard gauges of one Service from its old answers to
-// its new ones (either may be nil).
-func recordShards(server string, old, cur *serviceAnswers) {
+// shardCounts is the change a build makes to the member_shards gauges, by
+// member and state: applied once per build, not once per shard (a label
+// lookup each, a million at 50 members × 10 000 Services).
+type shardCounts map[[2]string]int
+
+// apply adds the counts to the gauges of server.
+func (c shardCounts) apply(server string) {
+	for k, n := range c {
+		if n != 0 {
+			memberShards.WithLabelValues(server, k[0], k[1]).Add(float64(n))
+		}
+	}
+}
+
+// recordShards counts the shards of one Service from its old answers to its
+// new ones (either may be nil) into c, and sets its healthy-shards gauge.
+func recordShards(c shardCounts, server string, old, cur *serviceAnswers) {
 	if old != nil {
 		for i, s := range old.shards {
-			memberShards.WithLabelValues(server, s.Member, shardState(old.usable[i])).Dec()
+			c[[2]string{s.Member, shardState(old.usable[i])}]--
 		}
 	}
 	if cur == nil {
@@ -108,7 +122,7 @@ func recordShards(server string, old, cur *serviceAnswers) {
 		if state == "healthy" {
 			healthy++
 		}
-		memberShards.WithLabelValues(server, s.Member, state).Inc()
+		c[[2]string{s.Member, state}]++
 	}
 	ns, name, _ := strings.Cut(cur.key, "/")
 	serviceShardsHealthy.WithLabelValues(server, ns, name).Set(float64(healthy))
