@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"os"
 	"strconv"
+	"strings"
 )
 
 // Loopback is the only address the lab, the benchmark and the tests bind
@@ -14,7 +16,52 @@ const Loopback = "127.0.0.1"
 // FreePort returns a TCP port on 127.0.0.1 that is free right now. The small
 // race between closing the probe listener and the server binding the port is
 // acceptable on loopback.
+//
+// The port lies below the kernel's ephemeral range, never in it: a client's
+// socket takes its port from that range, and one that got a port a server
+// holds (CoreDNS listens with SO_REUSEPORT, and dig's sockets set it too)
+// would be connected to itself and receive its own query as the reply (dig:
+// "query response not set"); 1 query in a few thousand did in the tests.
 func FreePort() (int, error) {
+	lo := ephemeralLow()
+	if lo-minPort < 1000 {
+		return anyPort()
+	}
+	for range 200 {
+		port := minPort + rand.IntN(lo-minPort)
+		l, err := net.Listen("tcp", HostPort(Loopback, port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port, nil
+	}
+	return 0, fmt.Errorf("no free TCP port on %s from %d to %d", Loopback, minPort, lo-1)
+}
+
+// minPort is the lowest port FreePort returns.
+const minPort = 10000
+
+// ephemeralLow returns the first port of the kernel's ephemeral range, or
+// 32768 (Linux's default) when it cannot be read.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 32768
+	}
+	lo, err := strconv.Atoi(f[0])
+	if err != nil || lo <= 0 {
+		return 32768
+	}
+	return lo
+}
+
+// anyPort returns a port the kernel picks (in its ephemeral range).
+func anyPort() (int, error) {
 	l, err := net.Listen("tcp", net.JoinHostPort(Loopback, "0"))
 	if err != nil {
 		return 0, err

@@ -76,17 +76,17 @@ func digBatch(t *testing.T, name string, n int) map[string]int {
 	}
 	out := dig(t, "-f", batch)
 	count := map[string]int{}
-	replies, as := 0, 0 // replies seen, and A records in the current one
-	var reply []string  // what dig printed for the current reply
+	replies, as := 0, 0      // replies seen, and A records in the current one
+	var reply, prev []string // what dig printed for the current reply, and for the one before
 	end := func() {
 		if replies > 0 && as == 0 {
-			t.Logf("a reply without an A record:\n%s", strings.Join(reply, "\n"))
+			t.Logf("a reply without an A record, after the reply before it:\n%s\n----\n%s", strings.Join(prev, "\n"), strings.Join(reply, "\n"))
 		}
 	}
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
 		if strings.HasPrefix(l, ";; ->>HEADER<<-") {
 			end()
-			replies, as, reply = replies+1, 0, nil
+			replies, as, reply, prev = replies+1, 0, nil, reply
 		}
 		reply = append(reply, l)
 		f := strings.Fields(l)
