@@ -437,13 +437,8 @@ func (sa *serviceAnswers) allUsable() []usableShard {
 // and of the best priority, as the build chose them. Status and explain use it;
 // the snapshot does not keep them per node.
 func (sa *serviceAnswers) levelShards(l *level) []usableShard {
-	var at []usableShard
-	for _, us := range sa.allUsable() {
-		if slices.Contains(l.members, us.shard.Member) {
-			at = append(at, us)
-		}
-	}
-	return selectShards(at)
+	var b builder // its scratch only
+	return selectShards(b.usableAt(sa.allUsable(), l.members))
 }
 
 // usableAt returns the usable shards of the members: a subslice of all (the
