@@ -218,12 +218,16 @@ func (k *kubeSource) Run(ctx context.Context, ev Events) {
 // handlers have seen them all, and its sync rebuilds every Service.
 func (k *kubeSource) handle(ev Events) {
 	var regs []cache.ResourceEventHandlerRegistration
+	failed := false
 	add := func(i cache.SharedIndexInformer, h cache.ResourceEventHandler) {
 		reg, err := i.AddEventHandler(h)
 		if err != nil {
-			// Only an informer that was stopped refuses a handler; Run has
-			// not started them.
-			panic(fmt.Sprintf("member %s: event handler: %v", k.member, err))
+			// Only an informer that was stopped refuses a handler, and Run
+			// has not started them: the member then never syncs, and the
+			// startup timeout serves without it.
+			log.Errorf("Member %s: event handler: %v", k.member, err)
+			failed = true
+			return
 		}
 		regs = append(regs, reg)
 	}
@@ -280,9 +284,11 @@ func (k *kubeSource) handle(ev Events) {
 			DeleteFunc: func(any) { ev.Changed("") },
 		})
 	}
-	k.mu.Lock()
-	k.regs = regs
-	k.mu.Unlock()
+	if !failed {
+		k.mu.Lock()
+		k.regs = regs
+		k.mu.Unlock()
+	}
 	onError := func(_ *cache.Reflector, err error) { ev.Contact(err) }
 	for _, i := range k.informers() {
 		i.SetWatchErrorHandler(onError)
